@@ -1,0 +1,3 @@
+"""dpo — the Digital Performance Optimizer."""
+
+__version__ = "0.1.0"

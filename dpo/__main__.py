@@ -1,0 +1,3 @@
+from dpo.cli.main import main
+
+main()

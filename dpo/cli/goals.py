@@ -1,0 +1,158 @@
+"""`dpo goals`: KPI targets per period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from dpo.cli import render
+from dpo.vocab import Comparison, Period
+
+app = typer.Typer(
+    help="Goals: KPI targets per day, week, month, quarter, year or date range.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD.")]
+
+
+def _fields(**given: Any) -> dict[str, Any]:
+    out = {}
+    for key, value in given.items():
+        if value is not None:
+            out[key] = value.date() if isinstance(value, datetime) else value
+    return out
+
+
+def _show(goal: Any, verb: str, json_: bool) -> None:
+    if json_:
+        render.print_json(goal)
+    else:
+        render.console.print(f"{verb} goal #{goal.id} for {goal.org}: {goal.name}.")
+
+
+@app.command("add")
+def add(
+    org: Annotated[str, typer.Argument(help="Organization slug.")],
+    kpi: Annotated[str, typer.Option(help="KPI, e.g. revenue, roas, cpa.")],
+    target: Annotated[str, typer.Option(help="Target value (a non-negative number).")],
+    period: Annotated[
+        Period | None,
+        typer.Option(help="Period (default: month, or custom when --start/--end are given)."),
+    ] = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    comparison: Annotated[
+        Comparison | None, typer.Option(help="Default: at-least when higher is better.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add a goal for ORG: KPI at least (or at most) TARGET per PERIOD."""
+    from dpo import goals
+    from dpo.storage.db import session_scope
+
+    data = _fields(
+        kpi=kpi,
+        target=target,
+        period=period,
+        start_date=start,
+        end_date=end,
+        comparison=comparison,
+        name=name,
+        channel=channel,
+        campaign=campaign,
+    )
+    with session_scope() as s:
+        goal = goals.add_goal(s, org, data)
+    _show(goal, "Added", json_)
+
+
+@app.command("list")
+def list_(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List goals."""
+    from dpo import goals
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        items = goals.list_goals(s, org_slug=org)
+    if json_:
+        render.print_json(items)
+        return
+    render.print_table(
+        "Goals",
+        ["id", "org", "name", "kpi", "comparison", "target", "period", "start", "end", "channel"],
+        [
+            (
+                g.id,
+                g.org,
+                g.name,
+                g.kpi,
+                g.comparison,
+                g.target,
+                g.period,
+                g.start_date,
+                g.end_date,
+                g.channel,
+            )
+            for g in items
+        ],
+        empty="No goals yet: add one with `dpo goals add ORG --kpi revenue --target 50000`.",
+    )
+
+
+@app.command("update")
+def update(
+    goal_id: Annotated[int, typer.Argument(metavar="ID", help="Goal id (see `dpo goals list`).")],
+    kpi: Annotated[str | None, typer.Option(help="New KPI.")] = None,
+    target: Annotated[str | None, typer.Option(help="New target.")] = None,
+    period: Annotated[Period | None, typer.Option(help="New period.")] = None,
+    start: DateOpt = None,
+    end: DateOpt = None,
+    comparison: Annotated[Comparison | None, typer.Option(help="New comparison.")] = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    channel: Annotated[str | None, typer.Option(help="New channel filter.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="New campaign filter.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change a goal."""
+    from dpo import goals
+    from dpo.storage.db import session_scope
+
+    data = _fields(
+        kpi=kpi,
+        target=target,
+        period=period,
+        start_date=start,
+        end_date=end,
+        comparison=comparison,
+        name=name,
+        channel=channel,
+        campaign=campaign,
+    )
+    if not data:
+        raise typer.BadParameter("give at least one field to change", param_hint="ID")
+    with session_scope() as s:
+        goal = goals.update_goal(s, goal_id, data)
+    _show(goal, "Updated", json_)
+
+
+@app.command("remove")
+def remove(
+    goal_id: Annotated[int, typer.Argument(metavar="ID", help="Goal id (see `dpo goals list`).")],
+) -> None:
+    """Remove a goal."""
+    from dpo import goals
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        goals.remove_goal(s, goal_id)
+    render.console.print(f"Removed goal #{goal_id}.")

@@ -1,0 +1,96 @@
+"""`dpo sources`: connect organizations to GA4, Meta Ads, WooCommerce or the demo source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dpo.cli import render
+from dpo.vocab import SourceKind
+
+app = typer.Typer(help="Sources: an organization's upstream accounts.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _settings(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--setting")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command("add")
+def add(
+    org: Annotated[str, typer.Argument(help="Organization slug.")],
+    kind: Annotated[SourceKind, typer.Argument(help="Upstream kind.")],
+    account: Annotated[
+        str,
+        typer.Option(help="GA4 property id, Meta ad account id, store URL, or demo profile."),
+    ],
+    endpoint: Annotated[
+        str | None, typer.Option(help="API base URL override (proxies, sandboxes, tests).")
+    ] = None,
+    secret_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the credential.")
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="File holding the credential.", dir_okay=False)
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    lookback_days: Annotated[
+        int | None, typer.Option(help="Days re-fetched on every run (upstream restatement).")
+    ] = None,
+    setting: Annotated[
+        list[str] | None, typer.Option(help="Connector setting KEY=VALUE (repeatable).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Connect organization ORG to an upstream account of KIND."""
+    from dpo import sources
+    from dpo.storage.db import session_scope
+    from dpo.storage.models import utcnow
+
+    data = {
+        "kind": kind,
+        "account": account,
+        "endpoint": endpoint,
+        "secret_env": secret_env,
+        "secret_file": str(secret_file) if secret_file else None,
+        "name": name,
+        "lookback_days": lookback_days,
+        "settings": _settings(setting or []),
+    }
+    with session_scope() as s:
+        added = sources.add_source(s, org, data, today=utcnow().date())
+    if json_:
+        render.print_json(added)
+    else:
+        render.console.print(f"Added source #{added.id} [bold]{added.name}[/] to {org}.")
+
+
+@app.command("list")
+def list_(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List sources."""
+    from dpo import sources
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        items = sources.list_sources(s, org_slug=org)
+    if json_:
+        render.print_json(items)
+        return
+    render.print_table(
+        "Sources",
+        ["id", "org", "kind", "account", "name", "secret", "enabled"],
+        [(x.id, x.org, x.kind, x.account, x.name, x.secret_ref, x.enabled) for x in items],
+        empty="No sources yet: add one with `dpo sources add ORG KIND --account …`.",
+    )

@@ -1,0 +1,119 @@
+"""`dpo sync KIND`: fetch new and restated data from an upstream into the database."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from dpo.cli import render
+from dpo.vocab import SourceKind
+
+if TYPE_CHECKING:
+    from dpo.connectors.base import Window
+    from dpo.jobs import JobResult
+
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+
+
+def sync(
+    kind: Annotated[SourceKind, typer.Argument(help="Which upstream: ga, meta, woo or demo.")],
+    org: Annotated[
+        list[str] | None, typer.Option(help="Only this organization (repeatable).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Backfill history from this day (remembered)."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Re-fetch up to this day (with --since: exactly that range)."
+        ),
+    ] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Time budget; stops at a window boundary (exit 75)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Sync every enabled source of KIND, in day windows, each replaced atomically."""
+    from dpo.jobs import overall_exit_code, run_sync
+    from dpo.settings import get_settings
+    from dpo.storage.models import utcnow
+    from dpo.sync import SyncRequest
+
+    if since and until and until < since:
+        raise typer.BadParameter(
+            f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"
+        )
+    budget = max_seconds if max_seconds is not None else get_settings().sync.max_seconds
+    request = SyncRequest(
+        now=utcnow(),
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        deadline=time.monotonic() + budget if budget else None,
+    )
+    with progress_bars(enabled=not quiet and not json_) as progress:
+        results = run_sync(kind.value, request, org_slugs=org, progress=progress)
+    report_results(results, quiet=quiet, json_=json_)
+    raise typer.Exit(overall_exit_code(results))
+
+
+def report_results(results: Sequence[JobResult], *, quiet: bool, json_: bool) -> None:
+    """One line per job on stdout (failures on stderr), or JSON."""
+    if json_:
+        render.print_json([r.__dict__ for r in results])
+        return
+    for r in results:
+        line = (
+            f"{r.label}: {r.status.value}, {r.windows} windows, {r.rows_written:,} rows "
+            f"in {r.seconds:.1f}s"
+        )
+        if r.exit_code:
+            typer.echo(f"Error: {line}: {r.message}", err=True)
+        elif not quiet:
+            typer.echo(line)
+
+
+@contextmanager
+def progress_bars(
+    *, enabled: bool
+) -> Iterator[Callable[[str], Callable[[int, int, Window], None]] | None]:
+    """A progress bar per source on a terminal's stderr; nothing when piped or quiet."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=render.err_console,
+        transient=True,
+    ) as bars:
+
+        def for_source(label: str) -> Callable[[int, int, Window], None]:
+            task = bars.add_task(label, total=None)
+
+            def advance(done: int, total: int, window: Window) -> None:
+                bars.update(
+                    task,
+                    completed=done,
+                    total=total,
+                    description=f"{label} {window.day.isoformat()}",
+                )
+
+            return advance
+
+        yield for_source

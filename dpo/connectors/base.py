@@ -1,0 +1,116 @@
+"""The connector interface: one small class per upstream, behind which the sync engine works.
+
+A connector turns one *window* (a day in the upstream's time zone) into fact rows, fetching
+every page before it returns, and raises `UpstreamRefusedError` (fatal) or `TryLaterError`
+(transient) for upstream failures. It never touches the database: the sync engine replaces
+the window's facts with what the connector yields, in one transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from dpo.vocab import Grain
+
+
+@dataclass(frozen=True)
+class Window:
+    """One local day of an upstream, as a UTC half-open range [start, end)."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def for_day(cls, day: date, tz: ZoneInfo) -> Window:
+        """The window of local `day` in `tz` (23 or 25 hours long on DST change days)."""
+        start = datetime.combine(day, time(), tz).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+        return cls(day, start, end)
+
+    def contains(self, moment: datetime) -> bool:
+        """True when `moment` falls inside the window."""
+        return self.start <= moment < self.end
+
+
+@dataclass(slots=True)
+class FactRow:
+    """One fact as a connector reports it; None means the upstream does not report a metric."""
+
+    grain: Grain
+    period_start: datetime
+    channel: str = ""
+    campaign: str = ""
+    campaign_name: str | None = None
+    currency: str | None = None
+    impressions: int | None = None
+    clicks: int | None = None
+    spend: Decimal | None = None
+    sessions: int | None = None
+    users: int | None = None
+    conversions: Decimal | None = None
+    revenue: Decimal | None = None
+    orders: int | None = None
+    refunds: Decimal | None = None
+    attributed_conversions: Decimal | None = None
+    attributed_revenue: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a connector knows of its source: a snapshot, detached from the database."""
+
+    id: int
+    org_id: int
+    org_slug: str
+    kind: str
+    account: str
+    name: str
+    org_timezone: str
+    org_currency: str
+    endpoint: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How the source is named in messages: org/name."""
+        return f"{self.org_slug}/{self.name}"
+
+
+class Connector(ABC):
+    """Base class of every connector (`ga`, `meta`, `woo`, `demo`)."""
+
+    kind: ClassVar[str]
+    default_lookback_days: ClassVar[int] = 3
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+
+    @classmethod
+    def normalize_settings(
+        cls, account: str, settings: Mapping[str, Any], *, today: date
+    ) -> dict[str, Any]:
+        """Check a new source's account and settings; fill defaults. Raise ValueError if bad."""
+        return dict(settings)
+
+    def timezone(self) -> ZoneInfo:
+        """The upstream's time zone, in which windows are days (default: the org's)."""
+        return ZoneInfo(str(self.spec.settings.get("timezone") or self.spec.org_timezone))
+
+    @abstractmethod
+    def fetch_window(self, window: Window, *, now: datetime) -> Iterator[FactRow]:
+        """Every fact of `window` known upstream at `now` (all pages), as rows."""
+
+    def check(self) -> str:
+        """Make one cheap authenticated call; return what it found (raise if refused)."""
+        return "ok"
+
+    def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
+        """Release connections."""

@@ -1,0 +1,82 @@
+"""The demo walk-through: a demo organization with GA-, Meta- and Woo-shaped demo sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from dpo.connectors.demo import DemoConnector, Incident
+from dpo.errors import NotFoundError
+from dpo.jobs import JobResult, WindowProgress, run_sync
+from dpo.orgs import add_org, get_org
+from dpo.sources import add_source, spec_for
+from dpo.storage.db import session_scope
+from dpo.storage.models import Organization, Source
+from dpo.sync import SyncRequest
+
+ORG = {"slug": "demo", "name": "Demo Shop", "timezone": "Europe/Berlin", "currency": "EUR"}
+SOURCES = (("ga", "GA4 (demo)"), ("meta", "Meta Ads (demo)"), ("woo", "WooCommerce (demo)"))
+
+
+@dataclass
+class DemoRun:
+    """What `dpo demo` did."""
+
+    org: str
+    created: bool
+    days: int
+    results: list[JobResult] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+
+
+def run_demo(*, now: datetime, days: int = 90, progress: WindowProgress | None = None) -> DemoRun:
+    """Set up (or reuse) the demo organization and sync `days` days of its demo sources."""
+    today = now.date()
+    with session_scope() as session:
+        created = _ensure_org(session)
+        _ensure_sources(session, today=today)
+    since = today - timedelta(days=days - 1)
+    request = SyncRequest(now=now, since=since)
+    run = DemoRun(org=ORG["slug"], created=created, days=days)
+    run.results = run_sync("demo", request, org_slugs=[ORG["slug"]], progress=progress)
+    with session_scope() as session:
+        run.incidents = demo_incidents(session, ORG["slug"], since=since)
+    return run
+
+
+def _ensure_org(session: Session) -> bool:
+    try:
+        get_org(session, ORG["slug"])
+    except NotFoundError:
+        add_org(session, ORG)
+        return True
+    return False
+
+
+def _ensure_sources(session: Session, *, today: date) -> None:
+    org = get_org(session, ORG["slug"])
+    have = set(
+        session.exec(select(Source.account).where(Source.org_id == org.id, Source.kind == "demo"))
+    )
+    for account, name in SOURCES:
+        if account not in have:
+            add_source(
+                session, org.slug, {"kind": "demo", "account": account, "name": name}, today=today
+            )
+
+
+def demo_incidents(session: Session, org_slug: str, *, since: date) -> list[Incident]:
+    """The incidents injected into an organization's demo sources since `since`."""
+    org = get_org(session, org_slug)
+    query = (
+        select(Source, Organization)
+        .join(Organization)
+        .where(Source.org_id == org.id, Source.kind == "demo")
+    )
+    found = []
+    for source, owner in session.exec(query):
+        connector = DemoConnector(spec_for(source, owner))
+        found += [i for i in connector.incidents() if i.start.date() >= since]
+    return sorted(found, key=lambda i: i.start)

@@ -1,0 +1,177 @@
+"""Goals: a KPI target per day/week/month/quarter/year or a custom date range."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from sqlmodel import Session, SQLModel, col, select
+
+from dpo.errors import InvalidInputError, NotFoundError
+from dpo.kpis import get_kpi
+from dpo.orgs import get_org
+from dpo.storage.models import Goal, Organization, utcnow
+from dpo.validation import parse
+from dpo.vocab import Comparison, Period
+
+
+def _check_target(value: Any) -> Decimal:
+    try:
+        target = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"target must be a number, not {value!r}") from None
+    if not target.is_finite():
+        raise ValueError(f"target must be a finite number, not {value!r}")
+    if target < 0:
+        raise ValueError(f"target must not be negative (got {value})")
+    return target
+
+
+def _check_kpi(value: str) -> str:
+    try:
+        return get_kpi(value).name
+    except InvalidInputError as exc:
+        raise ValueError(exc.message) from None
+
+
+class GoalFields(SQLModel):
+    """What makes a goal; shared by create and update."""
+
+    name: str | None = Field(default=None, max_length=200)
+    kpi: str | None = None
+    target: Decimal | None = None
+    comparison: Comparison | None = None
+    period: Period | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    channel: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target(cls, v: Any) -> Decimal | None:
+        return None if v is None else _check_target(v)
+
+    @field_validator("kpi")
+    @classmethod
+    def _kpi(cls, v: str | None) -> str | None:
+        return None if v is None else _check_kpi(v)
+
+
+class GoalCreate(GoalFields):
+    kpi: str
+    target: Decimal
+
+    @model_validator(mode="after")
+    def _dates(self) -> GoalCreate:
+        if self.period is None:
+            self.period = Period.custom if self.start_date or self.end_date else Period.month
+        if self.comparison is None:
+            higher = get_kpi(self.kpi).higher_is_better
+            self.comparison = Comparison.at_least if higher else Comparison.at_most
+        check_dates(self.period, self.start_date, self.end_date)
+        return self
+
+
+class GoalUpdate(GoalFields):
+    pass
+
+
+class GoalPublic(SQLModel):
+    id: int
+    org: str
+    name: str
+    kpi: str
+    target: Decimal
+    comparison: Comparison
+    period: Period
+    start_date: date | None
+    end_date: date | None
+    channel: str | None
+    campaign: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def check_dates(period: Period, start: date | None, end: date | None) -> None:
+    """A custom period needs both dates; no goal may end before it starts."""
+    if period is Period.custom and (start is None or end is None):
+        raise ValueError("a custom period needs both --start and --end")
+    if start and end and end < start:
+        raise ValueError(f"end {end} is before start {start}")
+
+
+def add_goal(session: Session, org_slug: str, data: Mapping[str, Any]) -> GoalPublic:
+    """Add a goal for an organization."""
+    org = get_org(session, org_slug)
+    create = parse(GoalCreate, data)
+    assert org.id is not None and create.comparison and create.period
+    goal = Goal(
+        org_id=org.id,
+        name=create.name or _default_name(create),
+        kpi=create.kpi,
+        target=create.target,
+        comparison=create.comparison.value,
+        period=create.period.value,
+        start_date=create.start_date,
+        end_date=create.end_date,
+        channel=create.channel,
+        campaign=create.campaign,
+    )
+    session.add(goal)
+    session.flush()
+    return public(goal, org)
+
+
+def _default_name(goal: GoalCreate) -> str:
+    assert goal.comparison and goal.period
+    per = "" if goal.period is Period.custom else f" per {goal.period.value}"
+    return f"{goal.kpi} {goal.comparison.value} {goal.target:f}{per}"
+
+
+def get_goal(session: Session, goal_id: int) -> Goal:
+    """The goal with id `goal_id`, or NotFoundError."""
+    goal = session.get(Goal, goal_id)
+    if goal is None:
+        raise NotFoundError(f"unknown goal {goal_id}", hint="`dpo goals list` shows the goals")
+    return goal
+
+
+def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> GoalPublic:
+    """Change some fields of a goal; the result must still be a valid goal."""
+    goal = get_goal(session, goal_id)
+    changes = parse(GoalUpdate, data).model_dump(exclude_unset=True, exclude_none=True)
+    merged = {**goal.model_dump(), **changes}
+    try:
+        check_dates(Period(merged["period"]), merged["start_date"], merged["end_date"])
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+    goal.sqlmodel_update({k: getattr(v, "value", v) for k, v in changes.items()})
+    goal.updated_at = utcnow()
+    session.add(goal)
+    session.flush()
+    org = session.get(Organization, goal.org_id)
+    assert org is not None
+    return public(goal, org)
+
+
+def remove_goal(session: Session, goal_id: int) -> None:
+    """Delete a goal."""
+    session.delete(get_goal(session, goal_id))
+    session.flush()
+
+
+def list_goals(session: Session, *, org_slug: str | None = None) -> list[GoalPublic]:
+    """Goals, optionally of one organization, by org then id."""
+    query = select(Goal, Organization).join(Organization).order_by(Organization.slug, col(Goal.id))
+    if org_slug is not None:
+        query = query.where(Goal.org_id == get_org(session, org_slug).id)
+    return [public(goal, org) for goal, org in session.exec(query)]
+
+
+def public(goal: Goal, org: Organization) -> GoalPublic:
+    """The shape shown to users and API clients."""
+    return GoalPublic.model_validate({**goal.model_dump(), "org": org.slug})

@@ -1,0 +1,299 @@
+"""Run units of work as jobs: a non-blocking lock, a job_run row, a status and an exit code.
+
+Every cron-facing command goes through here. A job whose lock is held elsewhere is skipped
+(exit 75) without touching data; a failure is recorded with a scrubbed message; the exit code
+of a run over many sources is the most serious of its jobs'.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel, select
+
+from dpo import connectors
+from dpo.connectors.base import Connector
+from dpo.errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TRY_LATER,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    DpoError,
+    LockHeldError,
+    describe,
+)
+from dpo.orgs import get_org
+from dpo.settings import get_settings
+from dpo.sources import sources_to_sync, spec_for
+from dpo.storage.db import ready_engine
+from dpo.storage.locks import hold_lock
+from dpo.storage.models import JobRun, Organization, Source, utcnow
+from dpo.sync import OnWindow, SyncRequest, sync_source
+from dpo.vocab import JobStatus
+
+log = logging.getLogger(__name__)
+
+_SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
+
+
+@dataclass
+class Work:
+    """What a job's body reports back."""
+
+    status: JobStatus = JobStatus.ok
+    rows_read: int = 0
+    rows_written: int = 0
+    windows: int = 0
+    message: str = ""
+
+
+@dataclass
+class JobResult:
+    """How one job ended, as the CLI and API report it."""
+
+    job: str
+    label: str
+    status: JobStatus
+    exit_code: int
+    message: str = ""
+    rows_written: int = 0
+    windows: int = 0
+    seconds: float = 0.0
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """Who a job is for: its lock name, its label and the ids on its job_run row."""
+
+    job: str
+    lock: str
+    label: str
+    org_id: int | None = None
+    source_id: int | None = None
+
+
+def overall_exit_code(results: Sequence[JobResult]) -> int:
+    """The most serious exit code among the jobs: 1 > 3 > 4 > 75 > 0."""
+    codes = {r.exit_code for r in results}
+    return next((c for c in _SEVERITY if c in codes), EXIT_OK)
+
+
+def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobResult:
+    """Run `body` under the target's lock, recording a job_run row."""
+    started = time.monotonic()
+    try:
+        with hold_lock(engine, target.lock):
+            run_id = _start_run(engine, target)
+            result = _run_body(target, body, run_id)
+            _finish_run(engine, run_id, result)
+    except LockHeldError as exc:
+        result = JobResult(target.job, target.label, JobStatus.skipped, exc.exit_code, exc.message)
+        result.run_id = _start_run(engine, target, status=JobStatus.skipped)
+        _finish_run(engine, result.run_id, result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _run_body(target: JobTarget, body: Callable[[], Work], run_id: int) -> JobResult:
+    try:
+        work = body()
+    except DpoError as exc:
+        return JobResult(
+            target.job, target.label, JobStatus.failed, exc.exit_code, describe(exc), run_id=run_id
+        )
+    except Exception as exc:
+        log.debug("job %s failed", target.label, exc_info=True)
+        return JobResult(
+            target.job,
+            target.label,
+            JobStatus.failed,
+            EXIT_UNEXPECTED,
+            describe(exc),
+            run_id=run_id,
+        )
+    code = EXIT_TRY_LATER if work.status is JobStatus.partial else EXIT_OK
+    return JobResult(
+        target.job,
+        target.label,
+        work.status,
+        code,
+        work.message,
+        rows_written=work.rows_written,
+        windows=work.windows,
+        run_id=run_id,
+    )
+
+
+def _start_run(engine: Engine, target: JobTarget, *, status: JobStatus = JobStatus.running) -> int:
+    with Session(engine) as session, session.begin():
+        run = JobRun(
+            job=target.job,
+            org_id=target.org_id,
+            source_id=target.source_id,
+            status=status.value,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        return run.id
+
+
+def _finish_run(engine: Engine, run_id: int, result: JobResult) -> None:
+    with Session(engine) as session, session.begin():
+        run = session.get(JobRun, run_id)
+        assert run is not None
+        run.status = result.status.value
+        run.finished_at = utcnow()
+        run.rows_written = result.rows_written
+        run.rows_read = result.rows_written
+        run.windows = result.windows
+        run.error = result.message if result.exit_code != EXIT_OK else None
+        session.add(run)
+
+
+# --- sync --------------------------------------------------------------------------------------
+
+WindowProgress = Callable[[str], OnWindow]
+
+
+def run_sync(
+    kind: str,
+    request: SyncRequest,
+    *,
+    org_slugs: Sequence[str] | None = None,
+    progress: WindowProgress | None = None,
+) -> list[JobResult]:
+    """Sync every enabled source of `kind` (of some organizations), one job per source."""
+    engine = ready_engine()
+    connector_cls = connectors.connector_class(kind)
+    with Session(engine, expire_on_commit=False) as session:
+        pairs = sources_to_sync(session, kind, org_slugs=org_slugs)
+    if not pairs:
+        scope = f"of {', '.join(org_slugs)} " if org_slugs else ""
+        raise ConfigError(
+            f"no enabled {kind} sources {scope}to sync",
+            hint=f"add one with `dpo sources add ORG {kind} --account …`",
+        )
+    results = []
+    for source, org in pairs:
+        target = JobTarget(
+            job=f"sync {kind}",
+            lock=f"sync:source:{source.id}",
+            label=f"{org.slug}/{source.name}",
+            org_id=org.id,
+            source_id=source.id,
+        )
+        on_window = progress(target.label) if progress else None
+        body = _sync_body(
+            engine,
+            connector_cls=connector_cls,
+            source=source,
+            org=org,
+            request=request,
+            on_window=on_window,
+        )
+        results.append(run_job(engine, target, body))
+    return results
+
+
+def _sync_body(
+    engine: Engine,
+    *,
+    connector_cls: type[Connector],
+    source: Source,
+    org: Organization,
+    request: SyncRequest,
+    on_window: OnWindow | None,
+) -> Callable[[], Work]:
+    def body() -> Work:
+        if request.deadline is not None and time.monotonic() >= request.deadline:
+            return Work(JobStatus.partial, message="time budget spent before this source began")
+        settings = get_settings()
+        connector = connector_cls(spec_for(source, org))
+        lookback = source.lookback_days
+        if lookback is None:
+            lookback = settings.connector(source.kind).lookback_days
+        if lookback is None:
+            lookback = connector_cls.default_lookback_days
+        try:
+            outcome = sync_source(
+                engine,
+                connector,
+                request,
+                lookback_days=lookback,
+                initial_days=settings.sync.initial_days,
+                on_window=on_window,
+            )
+        finally:
+            connector.close()
+        work = Work(
+            rows_read=outcome.rows_read,
+            rows_written=outcome.rows_written,
+            windows=outcome.windows_done,
+        )
+        if not outcome.is_complete:
+            work.status = JobStatus.partial
+            work.message = (
+                f"time budget spent after {outcome.windows_done} of "
+                f"{outcome.windows_planned} windows; the next run carries on"
+            )
+        return work
+
+    return body
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+class JobRunPublic(SQLModel):
+    id: int
+    job: str
+    org: str | None
+    source: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    windows: int
+    rows_written: int
+    error: str | None
+    host: str
+    pid: int
+
+
+def list_jobs(
+    session: Session, *, org_slug: str | None = None, limit: int = 20
+) -> list[JobRunPublic]:
+    """The most recent job runs, newest first."""
+    query = (
+        select(JobRun, Organization, Source)
+        .join(Organization, isouter=True)
+        .join(Source, JobRun.source_id == Source.id, isouter=True)  # type: ignore[arg-type]
+        .order_by(JobRun.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    if org_slug is not None:
+        query = query.where(JobRun.org_id == get_org(session, org_slug).id)
+    return [
+        JobRunPublic(
+            **run.model_dump(exclude={"org_id", "source_id"}),
+            org=org.slug if org else None,
+            source=source.name if source else None,
+            seconds=(
+                (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+            ),
+        )
+        for run, org, source in session.exec(query)
+    ]

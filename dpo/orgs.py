@@ -1,0 +1,100 @@
+"""Organizations: create, list, look up, update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationInfo, field_validator
+from sqlmodel import Session, SQLModel, select
+
+from dpo.errors import ConflictError, NotFoundError
+from dpo.storage.models import Organization
+from dpo.validation import check_currency, check_slug, check_timezone, parse
+
+
+def _check_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("name must not be empty")
+    return value.strip()
+
+
+_CHECKS: dict[str, Callable[[str], str]] = {
+    "slug": check_slug,
+    "name": _check_name,
+    "timezone": check_timezone,
+    "currency": check_currency,
+}
+
+
+def _check(value: str | None, info: ValidationInfo) -> str | None:
+    assert info.field_name is not None
+    return None if value is None else _CHECKS[info.field_name](value)
+
+
+class OrganizationBase(SQLModel):
+    name: str
+    timezone: str
+    currency: str
+
+
+class OrganizationCreate(OrganizationBase):
+    slug: str
+
+    _checked = field_validator("slug", "name", "timezone", "currency")(_check)
+
+
+class OrganizationUpdate(SQLModel):
+    name: str | None = None
+    timezone: str | None = None
+    currency: str | None = None
+
+    _checked = field_validator("name", "timezone", "currency")(_check)
+
+
+class OrganizationPublic(OrganizationBase):
+    id: int
+    slug: str
+    created_at: datetime
+
+
+def add_org(session: Session, data: Mapping[str, Any]) -> Organization:
+    """Create an organization; the slug must be new."""
+    create = parse(OrganizationCreate, data)
+    if session.exec(select(Organization).where(Organization.slug == create.slug)).first():
+        raise ConflictError(f"organization {create.slug!r} already exists")
+    org = Organization.model_validate(create)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_org(session: Session, slug: str) -> Organization:
+    """The organization called `slug`, or NotFoundError."""
+    org = session.exec(select(Organization).where(Organization.slug == slug)).first()
+    if org is None:
+        raise NotFoundError(
+            f"unknown organization {slug!r}", hint="`dpo orgs list` shows the organizations"
+        )
+    return org
+
+
+def list_orgs(session: Session) -> list[Organization]:
+    """Every organization, by slug."""
+    return list(session.exec(select(Organization).order_by(Organization.slug)))
+
+
+def update_org(session: Session, slug: str, data: Mapping[str, Any]) -> Organization:
+    """Change an organization's name, time zone or currency."""
+    org = get_org(session, slug)
+    update = parse(OrganizationUpdate, data)
+    org.sqlmodel_update(update.model_dump(exclude_unset=True, exclude_none=True))
+    session.add(org)
+    session.flush()
+    return org
+
+
+def public(org: Organization) -> OrganizationPublic:
+    """The shape shown to users and API clients."""
+    return OrganizationPublic.model_validate(org, from_attributes=True)

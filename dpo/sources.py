@@ -1,0 +1,204 @@
+"""Sources: an organization's connections to upstreams, with secrets kept by reference."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from sqlmodel import Session, SQLModel, col, select
+
+from dpo import connectors
+from dpo.connectors.base import SourceSpec
+from dpo.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, register_secret
+from dpo.orgs import get_org
+from dpo.storage.models import Organization, Source
+from dpo.validation import parse
+from dpo.vocab import SourceKind
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SourceCreate(SQLModel):
+    kind: SourceKind
+    account: str = Field(min_length=1, max_length=500)
+    name: str | None = Field(default=None, max_length=200)
+    endpoint: str | None = Field(default=None, max_length=500)
+    secret_env: str | None = None
+    secret_file: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    lookback_days: int | None = Field(default=None, ge=0, le=400)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("account must not be empty")
+        return v.strip()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/?#]+", v):
+            raise ValueError(f"invalid endpoint {v!r}: use an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError(f"invalid environment variable name {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> SourceCreate:
+        if self.secret_env and self.secret_file:
+            raise ValueError("give --secret-env or --secret-file, not both")
+        return self
+
+    @property
+    def secret_ref(self) -> str | None:
+        """`env:NAME` or `file:/absolute/path` — where the secret lives, never the secret."""
+        if self.secret_env:
+            return f"env:{self.secret_env}"
+        if self.secret_file:
+            return f"file:{Path(self.secret_file).expanduser().resolve()}"
+        return None
+
+
+class SourcePublic(SQLModel):
+    id: int
+    org: str
+    kind: str
+    account: str
+    name: str
+    endpoint: str | None
+    secret_ref: str | None
+    settings: dict[str, Any]
+    lookback_days: int | None
+    enabled: bool
+    created_at: datetime
+
+
+def add_source(
+    session: Session, org_slug: str, data: Mapping[str, Any], *, today: date
+) -> SourcePublic:
+    """Connect an organization to an upstream account."""
+    org = get_org(session, org_slug)
+    create = parse(SourceCreate, data)
+    settings = _normalized_settings(create, today=today)
+    name = create.name or f"{create.kind}:{create.account}"
+    clash = select(Source).where(
+        Source.org_id == org.id, Source.kind == create.kind, Source.account == create.account
+    )
+    if session.exec(clash).first():
+        raise ConflictError(f"{org_slug} already has a {create.kind} source for {create.account!r}")
+    assert org.id is not None
+    source = Source(
+        org_id=org.id,
+        kind=create.kind.value,
+        account=create.account,
+        name=name,
+        endpoint=create.endpoint,
+        secret_ref=create.secret_ref,
+        settings=settings,
+        lookback_days=create.lookback_days,
+    )
+    session.add(source)
+    session.flush()
+    return public(source, org)
+
+
+def _normalized_settings(create: SourceCreate, *, today: date) -> dict[str, Any]:
+    if not connectors.is_available(create.kind):
+        return dict(create.settings)
+    cls = connectors.connector_class(create.kind)
+    try:
+        return cls.normalize_settings(create.account, create.settings, today=today)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+
+
+def list_sources(
+    session: Session, *, org_slug: str | None = None, kind: str | None = None
+) -> list[SourcePublic]:
+    """Sources, optionally of one organization and/or one kind, by org then id."""
+    query = (
+        select(Source, Organization).join(Organization).order_by(Organization.slug, col(Source.id))
+    )
+    if org_slug is not None:
+        query = query.where(Source.org_id == get_org(session, org_slug).id)
+    if kind is not None:
+        query = query.where(Source.kind == kind)
+    return [public(source, org) for source, org in session.exec(query)]
+
+
+def get_source(session: Session, source_id: int) -> Source:
+    """The source with id `source_id`, or NotFoundError."""
+    source = session.get(Source, source_id)
+    if source is None:
+        raise NotFoundError(f"unknown source {source_id}")
+    return source
+
+
+def public(source: Source, org: Organization) -> SourcePublic:
+    """The shape shown to users and API clients."""
+    return SourcePublic.model_validate({**source.model_dump(), "org": org.slug})
+
+
+def resolve_secret(secret_ref: str | None) -> str | None:
+    """Read the secret a reference points at; ConfigError naming the reference if missing."""
+    if secret_ref is None:
+        return None
+    where, _, target = secret_ref.partition(":")
+    if where == "env":
+        value = os.environ.get(target)
+        if not value:
+            raise ConfigError(f"the secret environment variable {target} is not set")
+    elif where == "file":
+        try:
+            value = Path(target).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the secret file {target}: {exc.strerror}") from None
+    else:
+        raise ConfigError(f"unsupported secret reference {secret_ref!r}")
+    register_secret(value)
+    return value
+
+
+def spec_for(source: Source, org: Organization) -> SourceSpec:
+    """A detached snapshot of `source` for its connector, with its secret resolved."""
+    assert source.id is not None and org.id is not None
+    return SourceSpec(
+        id=source.id,
+        org_id=org.id,
+        org_slug=org.slug,
+        kind=source.kind,
+        account=source.account,
+        name=source.name,
+        org_timezone=org.timezone,
+        org_currency=org.currency,
+        endpoint=source.endpoint,
+        secret=resolve_secret(source.secret_ref),
+        settings=dict(source.settings),
+    )
+
+
+def sources_to_sync(
+    session: Session, kind: str, *, org_slugs: Sequence[str] | None = None
+) -> list[tuple[Source, Organization]]:
+    """The enabled sources of `kind`, optionally only of some organizations."""
+    query = (
+        select(Source, Organization)
+        .join(Organization)
+        .where(Source.kind == kind, Source.enabled == True)  # noqa: E712 - SQL, not Python
+        .order_by(Organization.slug, col(Source.id))
+    )
+    if org_slugs:
+        ids = [get_org(session, slug).id for slug in org_slugs]
+        query = query.where(Organization.id.in_(ids))  # type: ignore[union-attr]
+    return [(s, o) for s, o in session.exec(query)]

@@ -1,0 +1,94 @@
+"""Named locks that hold across processes and servers, and vanish when their holder dies.
+
+On PostgreSQL a session-level advisory lock on a dedicated connection (so several servers
+sharing one database share the work); on SQLite an OS file lock beside the database file.
+Either way a killed process releases its locks: nothing stale to clean up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from dpo.errors import LockHeldError
+from dpo.settings import get_settings
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for `name` (pg advisory locks take a bigint)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def hold_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold the lock `name` for the block; raise LockHeldError if taken and not `wait`."""
+    if engine.dialect.name == "postgresql":
+        with _pg_lock(engine, name, wait=wait):
+            yield
+    else:
+        with _file_lock(_lock_dir(engine) / _file_name(name), name, wait=wait):
+            yield
+
+
+@contextmanager
+def _pg_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
+    key = advisory_key(name)
+    conn = engine.connect()
+    try:
+        if wait:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        elif not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
+            raise LockHeldError(f"{name} is already running elsewhere")
+        conn.commit()
+        try:
+            yield
+        finally:
+            _pg_unlock(conn, key)
+    finally:
+        conn.close()
+
+
+def _pg_unlock(conn: Connection, key: int) -> None:
+    try:
+        conn.rollback()
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        conn.commit()
+    except DBAPIError:
+        # A session lock outlives rollback: never hand this connection back to the pool.
+        conn.invalidate()
+
+
+@contextmanager
+def _file_lock(path: Path, name: str, *, wait: bool) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path), timeout=-1 if wait else 0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockHeldError(f"{name} is already running elsewhere") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _lock_dir(engine: Engine) -> Path:
+    from dpo.storage.db import sqlite_path
+
+    db = sqlite_path(engine)
+    if db is None:
+        return get_settings().home / "locks"
+    return db.with_name(db.name + ".locks")
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".lock"

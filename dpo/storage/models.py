@@ -1,0 +1,245 @@
+"""The data model (DESIGN.md §3) as SQLModel tables, with their Create/Update/Public shapes.
+
+Datetimes are aware UTC (`UTCDateTime`); money is exact (`Money`, Decimal). In `fact`, a NULL
+metric means "this source does not report it", never zero; `''` in channel or campaign means
+"not broken down by it".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dpo.storage.types import Money, UTCDateTime
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(
+            Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index
+        ),
+    )
+
+
+def _ts(*, nullable: bool = True) -> Any:
+    if nullable:
+        return Field(default=None, sa_type=UTCDateTime)
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _money(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=Money(), nullable=nullable)
+
+
+def _count() -> Any:
+    return Field(default=None, sa_type=BigInteger, nullable=True)
+
+
+# --- organization -------------------------------------------------------------------------
+
+
+class Organization(SQLModel, table=True):
+    """A client of the agency (or the company itself): everything else belongs to one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    created_at: datetime = _ts(nullable=False)
+
+
+# --- source ----------------------------------------------------------------------------------
+
+
+class Source(SQLModel, table=True):
+    """One connection of an organization to an upstream; its secret is only referenced."""
+
+    __table_args__ = (UniqueConstraint("org_id", "kind", "account"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organization.id")
+    kind: str = Field(max_length=16)
+    account: str = Field(max_length=500)
+    name: str = Field(max_length=200)
+    endpoint: str | None = Field(default=None, max_length=500)
+    secret_ref: str | None = Field(default=None, max_length=500)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    lookback_days: int | None = None
+    enabled: bool = True
+    created_at: datetime = _ts(nullable=False)
+
+
+# --- fact --------------------------------------------------------------------------------------
+
+METRICS: tuple[str, ...] = (
+    "impressions",
+    "clicks",
+    "spend",
+    "sessions",
+    "users",
+    "conversions",
+    "revenue",
+    "orders",
+    "refunds",
+    "attributed_conversions",
+    "attributed_revenue",
+)
+
+
+class Fact(SQLModel, table=True):
+    """Raw facts at the finest grain a source gives: one row per source/grain/period/segment."""
+
+    __table_args__ = (Index("ix_fact_org_period", "org_id", "period_start"),)
+
+    source_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    )
+    grain: str = Field(max_length=8, primary_key=True)
+    period_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    channel: str = Field(default="", max_length=200, primary_key=True)
+    campaign: str = Field(default="", max_length=200, primary_key=True)
+    org_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("organization.id", ondelete="CASCADE"), nullable=False)
+    )
+    campaign_name: str | None = Field(default=None, max_length=500)
+    currency: str | None = Field(default=None, max_length=3)
+    impressions: int | None = _count()
+    clicks: int | None = _count()
+    spend: Decimal | None = _money()
+    sessions: int | None = _count()
+    users: int | None = _count()
+    conversions: Decimal | None = _money()
+    revenue: Decimal | None = _money()
+    orders: int | None = _count()
+    refunds: Decimal | None = _money()
+    attributed_conversions: Decimal | None = _money()
+    attributed_revenue: Decimal | None = _money()
+
+
+class FactChange(SQLModel, table=True):
+    """A UTC range of an organization's facts that a sync rewrote: aggregation's to-do list."""
+
+    __tablename__ = "fact_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organization.id")
+    source_id: int = _fk("source.id", index=False)
+    range_start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    range_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _ts(nullable=False)
+
+
+# --- sync state and job history ---------------------------------------------------------------
+
+
+class SyncState(SQLModel, table=True):
+    """Per source and stream: the contiguous range synced, and how the last runs went."""
+
+    __tablename__ = "sync_state"
+
+    source_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    )
+    stream: str = Field(default="facts", max_length=32, primary_key=True)
+    watermark: datetime | None = _ts()
+    covered_from: datetime | None = _ts()
+    history_start: date | None = None
+    pending: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    last_success_at: datetime | None = _ts()
+    last_error: str | None = None
+    last_error_at: datetime | None = _ts()
+    consecutive_failures: int = 0
+    updated_at: datetime = _ts(nullable=False)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a cron-facing job: what it did and how it ended (errors scrubbed)."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (Index("ix_job_run_started", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64)
+    org_id: int | None = _fk("organization.id", nullable=True)
+    source_id: int | None = _fk("source.id", nullable=True)
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime | None = _ts()
+    status: str = Field(max_length=16)
+    rows_read: int = 0
+    rows_written: int = 0
+    windows: int = 0
+    error: str | None = None
+    host: str = Field(max_length=255)
+    pid: int
+
+
+# --- goals, insights, tokens ------------------------------------------------------------------
+
+
+class Goal(SQLModel, table=True):
+    """A target for one KPI over a recurring or custom period, optionally for one segment."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organization.id")
+    name: str = Field(max_length=200)
+    kpi: str = Field(max_length=32)
+    target: Decimal = Field(sa_type=Money(), nullable=False)
+    comparison: str = Field(max_length=16)
+    period: str = Field(max_length=16)
+    start_date: date | None = None
+    end_date: date | None = None
+    channel: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class Insight(SQLModel, table=True):
+    """A finding about an organization; the fingerprint makes re-runs update, not duplicate."""
+
+    __table_args__ = (UniqueConstraint("org_id", "fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organization.id")
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=300)
+    description: str = ""
+    severity: str = Field(max_length=16)
+    confidence: float = 0.0
+    kpi: str | None = Field(default=None, max_length=32)
+    channel: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+    period_start: datetime | None = _ts()
+    period_end: datetime | None = _ts()
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    fingerprint: str = Field(max_length=128)
+    status: str = Field(default="open", max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token, stored only as a hash; scoped to one organization unless admin."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int | None = _fk("organization.id", nullable=True)
+    is_admin: bool = False
+    name: str = Field(max_length=200)
+    token_hash: str = Field(max_length=128, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()

@@ -1,0 +1,60 @@
+"""The small vocabularies shared by the models, the CLI and the API (cheap to import)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SourceKind(StrEnum):
+    ga = "ga"
+    meta = "meta"
+    woo = "woo"
+    demo = "demo"
+
+
+class Grain(StrEnum):
+    hour = "hour"
+    day = "day"
+
+
+class Period(StrEnum):
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+    custom = "custom"
+
+
+class Comparison(StrEnum):
+    at_least = "at-least"
+    at_most = "at-most"
+
+
+class JobStatus(StrEnum):
+    running = "running"
+    ok = "ok"
+    failed = "failed"
+    skipped = "skipped"
+    partial = "partial"
+
+
+class InsightKind(StrEnum):
+    anomaly = "anomaly"
+    trend = "trend"
+    forecast = "forecast"
+    recommendation = "recommendation"
+    goal_risk = "goal_risk"
+    data_quality = "data_quality"
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+class InsightStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"

@@ -1,0 +1,157 @@
+"""Test isolation: every test gets its own DPO_HOME and database, on SQLite or PostgreSQL.
+
+PostgreSQL tests use DPO_TEST_PG_URL (default: the local server's `test` database), each in a
+fresh schema. Without a server they skip with the reason shown, unless DPO_TEST_REQUIRE_PG=1
+(as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner, Result
+
+from dpo.cli.main import app
+from dpo.settings import configure
+from dpo.storage import db as dbmod
+
+PG_URL = os.environ.get("DPO_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("DPO_TEST_REQUIRE_PG") == "1"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No DPO_* from the outside, a fresh DPO_HOME, no user config file."""
+    for name in list(os.environ):
+        if name.startswith("DPO_") and not name.startswith("DPO_TEST_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("DPO_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    configure(config_file=None)
+    dbmod.reset_caches()
+    yield home
+    dbmod.reset_caches()
+    configure(config_file=None)
+
+
+@dataclass
+class Database:
+    """The database a test runs on."""
+
+    backend: str
+    url: str
+
+    @property
+    def engine(self) -> sa.Engine:
+        return dbmod.get_engine(self.url)
+
+    def scalar(self, sql: str, **params: object) -> object:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        return str(exc.orig).strip().splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_problem() -> str | None:
+    return _pg_reachable()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
+def database(
+    request: pytest.FixtureRequest,
+    isolated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_problem: str | None,
+) -> Iterator[Database]:
+    """An initialised, empty dpo database: SQLite under DPO_HOME, or a fresh PG schema."""
+    if request.param == "sqlite":
+        db = Database("sqlite", f"sqlite:///{isolated / 'dpo.db'}")
+        dbmod.upgrade(db.engine)
+        yield db
+        return
+    with _Schema(pg_problem) as url:
+        monkeypatch.setenv("DPO_DATABASE_URL", url)
+        configure(config_file=None)
+        db = Database("pg", url)
+        dbmod.upgrade(db.engine)
+        yield db
+        dbmod.reset_caches()
+
+
+@pytest.fixture
+def pg_url(pg_problem: str | None) -> Iterator[str]:
+    """A URL for an empty PostgreSQL schema (no dpo tables yet)."""
+    with _Schema(pg_problem) as url:
+        yield url
+
+
+class _Schema:
+    def __init__(self, problem: str | None) -> None:
+        if problem:
+            message = f"PostgreSQL is not reachable at {PG_URL}: {problem}"
+            if REQUIRE_PG:
+                pytest.fail(message)
+            pytest.skip(message)
+        self.name = f"t_{uuid.uuid4().hex[:12]}"
+        self.admin = sa.create_engine(PG_URL)
+
+    def __enter__(self) -> str:
+        with self.admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{self.name}"'))
+        return f"{PG_URL}?options=-csearch_path%3D{self.name}"
+
+    def __exit__(self, *exc: object) -> None:
+        dbmod.reset_caches()
+        with self.admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{self.name}" CASCADE'))
+        self.admin.dispose()
+
+
+@pytest.fixture
+def cli() -> CliInvoker:
+    """Run `dpo ARGS…` in-process and return the result (stdout and stderr apart)."""
+    return CliInvoker()
+
+
+class CliInvoker:
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        return self.runner.invoke(app, list(args), input=input)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return result
+
+
+def subprocess_env(database: Database, home: Path) -> dict[str, str]:
+    """Environment for a `dpo` subprocess that uses the test's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DPO_")}
+    env["DPO_HOME"] = str(home)
+    if database.backend == "pg":
+        env["DPO_DATABASE_URL"] = database.url
+    return env

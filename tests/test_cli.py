@@ -1,0 +1,112 @@
+"""The command line as a whole: help, version, entry points, error lines and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import CliInvoker, Database
+
+COMMANDS = ("init", "demo", "sync", "orgs", "sources", "goals", "jobs")
+
+
+def test_help_lists_the_commands(cli: CliInvoker) -> None:
+    result = cli.ok("--help")
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_version(cli: CliInvoker) -> None:
+    from dpo import __version__
+
+    assert cli.ok("--version").stdout.strip() == f"dpo {__version__}"
+
+
+def test_python_dash_m_works_like_dpo() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dpo", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("dpo ")
+
+
+def test_help_imports_no_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['dpo', '--help']\n"
+        "from dpo.cli.main import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['sqlalchemy', 'sqlmodel', 'alembic', 'pandas', 'statsmodels', 'openai',\n"
+        "         'fastapi', 'google.analytics', 'facebook_business', 'psycopg2', 'pydantic']\n"
+        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_unknown_command_is_a_usage_error(cli: CliInvoker) -> None:
+    result = cli("frobnicate")
+    assert result.exit_code == 2
+
+
+def test_unknown_org_is_one_line_and_exit_2(cli: CliInvoker, database: Database) -> None:
+    result = cli("orgs", "show", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: unknown organization 'nope' — `dpo orgs list` shows the organizations"
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_database_is_a_configuration_error(cli: CliInvoker, monkeypatch) -> None:
+    monkeypatch.setenv("DPO_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
+    result = cli("orgs", "list")
+    assert result.exit_code == 3
+    line = result.stderr.strip()
+    assert line.startswith("Error: cannot connect to the database")
+    assert "Traceback" not in result.output
+
+
+def test_uninitialised_postgres_asks_for_init(cli: CliInvoker, pg_url: str, monkeypatch) -> None:
+    monkeypatch.setenv("DPO_DATABASE_URL", pg_url)
+    result = cli("orgs", "list")
+    assert result.exit_code == 3
+    assert "run `dpo init`" in result.stderr
+    assert cli.ok("init").stdout.startswith("Created the database")
+    assert "up to date" in cli.ok("init").stdout
+    assert json.loads(cli.ok("orgs", "list", "--json").stdout) == []
+
+
+def test_sqlite_is_created_on_first_use(cli: CliInvoker, isolated) -> None:
+    assert json.loads(cli.ok("orgs", "list", "--json").stdout) == []
+    assert (isolated / "dpo.db").exists()
+
+
+def test_password_never_shown(cli: CliInvoker, monkeypatch) -> None:
+    monkeypatch.setenv("DPO_DATABASE_URL", "postgresql://u:s3cretpw@127.0.0.1:1/x")
+    result = cli("orgs", "list")
+    assert result.exit_code == 3
+    assert "s3cretpw" not in result.output
+
+
+def test_unexpected_errors_show_no_traceback_unless_debug(
+    cli: CliInvoker, database: Database, monkeypatch
+) -> None:
+    import dpo.orgs
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(dpo.orgs, "list_orgs", boom)
+    result = cli("orgs", "list")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: unexpected RuntimeError: disk on fire (run with --debug to see why)"
+    )
+    debug = cli("--debug", "orgs", "list")
+    assert debug.exit_code == 1
+    assert isinstance(debug.exception, RuntimeError)
