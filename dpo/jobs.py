@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, SQLModel, col, select
 
 from dpo import connectors
 from dpo.connectors.base import Connector
@@ -93,6 +93,7 @@ def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobR
     started = time.monotonic()
     try:
         with hold_lock(engine, target.lock):
+            _bury_dead_runs(engine, target)
             run_id = _start_run(engine, target)
             result = _run_body(target, body, run_id)
             _finish_run(engine, run_id, result)
@@ -132,6 +133,21 @@ def _run_body(target: JobTarget, body: Callable[[], Work], run_id: int) -> JobRe
         windows=work.windows,
         run_id=run_id,
     )
+
+
+def _bury_dead_runs(engine: Engine, target: JobTarget) -> None:
+    """Mark earlier runs of this job still 'running' as dead: we hold their lock, so they are."""
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(JobRun)
+            .where(
+                col(JobRun.job) == target.job,
+                col(JobRun.org_id) == target.org_id,
+                col(JobRun.source_id) == target.source_id,
+                col(JobRun.status) == JobStatus.running.value,
+            )
+            .values(status=JobStatus.dead.value, error="the process died during the run")
+        )
 
 
 def _start_run(engine: Engine, target: JobTarget, *, status: JobStatus = JobStatus.running) -> int:
@@ -279,9 +295,9 @@ def list_jobs(
     """The most recent job runs, newest first."""
     query = (
         select(JobRun, Organization, Source)
-        .join(Organization, isouter=True)
-        .join(Source, JobRun.source_id == Source.id, isouter=True)  # type: ignore[arg-type]
-        .order_by(JobRun.id.desc())  # type: ignore[union-attr]
+        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
+        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
+        .order_by(col(JobRun.id).desc())
         .limit(limit)
     )
     if org_slug is not None:

@@ -37,6 +37,7 @@ class JobStatus(StrEnum):
     failed = "failed"
     skipped = "skipped"
     partial = "partial"
+    dead = "dead"  # the process died mid-run; found by the next run of the same job
 
 
 class InsightKind(StrEnum):

@@ -41,9 +41,7 @@ def test_help_imports_no_heavy_modules() -> None:
         "         'fastapi', 'google.analytics', 'facebook_business', 'psycopg2', 'pydantic']\n"
         "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
 

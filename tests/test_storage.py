@@ -1,0 +1,102 @@
+"""Schema migrations on both backends, and the column types that must be exact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import Session, SQLModel
+
+from dpo.storage import db as dbmod
+from dpo.storage.models import Organization
+from tests.conftest import Database
+
+TABLES = {
+    "organization",
+    "source",
+    "fact",
+    "fact_change",
+    "sync_state",
+    "job_run",
+    "goal",
+    "insight",
+    "api_token",
+}
+
+
+def test_migrations_from_empty_to_head_and_back(database: Database) -> None:
+    engine = database.engine
+    assert dbmod.current_revision(engine) == dbmod.head_revision()
+    assert set(sa.inspect(engine).get_table_names()) >= TABLES
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
+    assert diff == []
+    command.downgrade(dbmod.alembic_config(engine), "base")
+    assert not TABLES & set(sa.inspect(engine).get_table_names())
+    assert dbmod.upgrade(engine) == (None, dbmod.head_revision())
+    assert dbmod.upgrade(engine) == (dbmod.head_revision(), dbmod.head_revision())
+
+
+def test_money_is_exact_and_times_are_utc(database: Database) -> None:
+    with Session(database.engine) as s:
+        s.add(Organization(slug="x", name="X", timezone="UTC", currency="EUR"))
+        s.commit()
+        org = s.exec(sa.select(Organization)).scalar_one()  # type: ignore[call-overload]
+        assert org.created_at.tzinfo is UTC
+    with database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO source (org_id, kind, account, name, settings, enabled, "
+                "created_at) VALUES (1, 'demo', 'woo', 'w', '{}', true, :t)"
+            ),
+            {"t": datetime(2026, 1, 1)},
+        )
+    from dpo.storage.models import Fact
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with Session(database.engine) as s:
+        for i in range(1000):
+            s.add(
+                Fact(
+                    source_id=1,
+                    org_id=1,
+                    grain="hour",
+                    period_start=start + timedelta(hours=i),
+                    revenue=Decimal("0.10"),
+                    spend=Decimal("1234567.891234"),
+                )
+            )
+        s.commit()
+        got = s.exec(sa.select(sa.func.sum(Fact.revenue))).scalar_one()  # type: ignore[call-overload]
+        assert Decimal(str(got)).quantize(Decimal("0.01")) == Decimal("100.00")
+        row = s.get(Fact, (1, "hour", start, "", ""))
+        assert row is not None and row.spend == Decimal("1234567.891234")
+        assert row.period_start == start and row.period_start.tzinfo is not None
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    with Session(database.engine) as s:
+        s.add(
+            Organization(
+                slug="x", name="X", timezone="UTC", currency="EUR", created_at=datetime(2026, 1, 1)
+            )
+        )
+        with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+            s.commit()
+
+
+def test_other_offsets_are_stored_as_the_same_instant(database: Database) -> None:
+    plus2 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    with Session(database.engine) as s:
+        s.add(Organization(slug="x", name="X", timezone="UTC", currency="EUR", created_at=plus2))
+        s.commit()
+    with Session(database.engine) as s:
+        org = s.exec(sa.select(Organization)).scalar_one()  # type: ignore[call-overload]
+        assert org.created_at == datetime(2026, 1, 1, 10, 0, tzinfo=UTC)

@@ -1,0 +1,239 @@
+"""The sync engine end to end through `dpo sync`: atomic windows, idempotence, failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from dpo import connectors
+from dpo.connectors.base import SourceSpec, Window
+from dpo.connectors.demo import DemoConnector
+from dpo.storage.locks import hold_lock
+from tests.conftest import CliInvoker, Database
+
+FACT_COLUMNS = (
+    "source_id, grain, period_start, channel, campaign, org_id, campaign_name, currency, "
+    "impressions, clicks, spend, sessions, users, conversions, revenue, orders, refunds, "
+    "attributed_conversions, attributed_revenue"
+)
+SINCE, UNTIL = "2026-01-01", "2026-01-10"
+
+
+def facts(db: Database) -> list[tuple[object, ...]]:
+    return db.rows(
+        f"SELECT {FACT_COLUMNS} FROM fact ORDER BY source_id, grain, period_start, "
+        "channel, campaign"
+    )
+
+
+def state(db: Database) -> tuple[object, ...]:
+    return db.rows(
+        "SELECT watermark, covered_from, consecutive_failures, last_error FROM sync_state"
+    )[0]
+
+
+def setup_org(cli: CliInvoker, *profiles: str, settings: tuple[str, ...] = ()) -> None:
+    cli.ok(
+        "orgs", "add", "acme", "--name", "Acme", "--timezone", "Europe/Berlin", "--currency", "EUR"
+    )
+    for profile in profiles:
+        extra = [a for s in settings for a in ("--setting", s)]
+        cli.ok(
+            "sources",
+            "add",
+            "acme",
+            "demo",
+            "--account",
+            profile,
+            "--setting",
+            "anchor=2026-01-20",
+            *extra,
+        )
+
+
+def expected_totals(profile: str, first: date, last: date) -> dict[str, Decimal]:
+    """Totals computed straight from the generator, without dpo's storage."""
+    settings = DemoConnector.normalize_settings(
+        profile, {"anchor": "2026-01-20"}, today=date(2026, 1, 20)
+    )
+    conn = DemoConnector(
+        SourceSpec(1, 1, "acme", "demo", profile, "x", "Europe/Berlin", "EUR", settings=settings)
+    )
+    totals: dict[str, Decimal] = {}
+    day = first
+    while day <= last:
+        window = Window.for_day(day, conn.timezone())
+        for row in conn.fetch_window(window, now=datetime.now(UTC)):
+            for metric in ("sessions", "revenue", "spend", "orders", "attributed_revenue"):
+                value = getattr(row, metric)
+                if value is not None:
+                    totals[metric] = totals.get(metric, Decimal(0)) + Decimal(value)
+        day += timedelta(days=1)
+    return totals
+
+
+def stored_totals(db: Database) -> dict[str, Decimal]:
+    out = {}
+    for metric in ("sessions", "revenue", "spend", "orders", "attributed_revenue"):
+        value = db.scalar(f"SELECT sum({metric}) FROM fact")
+        if value is not None:
+            out[metric] = Decimal(str(value)).quantize(Decimal("0.01"))
+    return out
+
+
+def test_sync_stores_what_the_upstream_served(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "ga", "meta", "woo")
+    result = cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.stdout.count(": ok, 10 windows") == 3
+    expected: dict[str, Decimal] = {}
+    for profile in ("ga", "meta", "woo"):
+        for k, v in expected_totals(profile, date(2026, 1, 1), date(2026, 1, 10)).items():
+            expected[k] = expected.get(k, Decimal(0)) + v
+    assert stored_totals(database) == {k: v.quantize(Decimal("0.01")) for k, v in expected.items()}
+    jobs = json.loads(cli.ok("jobs", "list", "--json").stdout)
+    assert [(j["job"], j["status"], j["windows"]) for j in jobs] == [("sync demo", "ok", 10)] * 3
+
+
+def test_resync_leaves_facts_identical(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "ga", "meta")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    first = facts(database)
+    assert len(first) > 2000
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    cli.ok("sync", "demo", "--since", "2026-01-04", "--until", "2026-01-06")
+    assert facts(database) == first
+
+
+def test_failure_keeps_finished_windows_and_leaves_the_rest_untouched(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    setup_org(cli, "woo", settings=("fail_day=2026-01-04",))
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == 75
+    assert "upstream trouble" in result.stderr
+    days = {str(d)[:10] for (d,) in database.rows("SELECT period_start FROM fact")}
+    assert max(days) == "2026-01-03"  # 01-04 failed: no half-written window
+    watermark, _covered_from, failures, error = state(database)
+    assert str(watermark).startswith("2026-01-03 23:00") and failures == 1
+    assert error == "upstream trouble"
+    job = json.loads(cli.ok("jobs", "list", "--json").stdout)[0]
+    assert (job["status"], job["error"]) == ("failed", "upstream trouble")
+
+
+@pytest.mark.parametrize(("how", "code"), [("refused", 4), ("crash", 1), ("outside", 1)])
+def test_failures_map_to_exit_codes(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, how: str, code: int
+) -> None:
+    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    setup_org(cli, "ga", settings=("fail_day=2026-01-02", f"fail_with={how}"))
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == code
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+    days = {str(d)[:10] for (d,) in database.rows("SELECT period_start FROM fact")}
+    assert days == {"2026-01-01", "2025-12-31"}  # Berlin's 1 January starts at 23:00 UTC
+
+
+def test_secrets_and_query_strings_never_reach_errors_or_job_rows(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    monkeypatch.setenv("DEMO_TOKEN", "tok-12345-secret")
+    setup_org(cli)
+    cli.ok(
+        "sources",
+        "add",
+        "acme",
+        "demo",
+        "--account",
+        "ga",
+        "--secret-env",
+        "DEMO_TOKEN",
+        "--setting",
+        "fail_day=2026-01-01",
+        "--setting",
+        "fail_with=refused",
+        "--setting",
+        "message=401 for https://api.example/v1?access_token=abc&x=1 with tok-12345-secret",
+    )
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == 4
+    stored = json.dumps(database.rows("SELECT error FROM job_run")) + json.dumps(
+        state(database), default=str
+    )
+    for leak in ("tok-12345-secret", "access_token=abc"):
+        assert leak not in result.output
+        assert leak not in stored
+    assert "https://api.example/v1?…" in result.stderr
+
+
+def test_missing_secret_is_a_configuration_error(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli)
+    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--secret-env", "NOT_SET_HERE")
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == 3
+    assert "NOT_SET_HERE is not set" in result.stderr
+    assert database.scalar("SELECT count(*) FROM fact") == 0
+
+
+def test_held_lock_skips_with_exit_75_and_touches_nothing(
+    cli: CliInvoker, database: Database
+) -> None:
+    setup_org(cli, "ga")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", "2026-01-02")
+    before, state_before = facts(database), state(database)
+    source_id = database.scalar("SELECT id FROM source")
+    with hold_lock(database.engine, f"sync:source:{source_id}"):
+        result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == 75
+    assert "already running" in result.stderr
+    assert facts(database) == before and state(database) == state_before
+    assert json.loads(cli.ok("jobs", "list", "--json").stdout)[0]["status"] == "skipped"
+
+
+def test_time_budget_stops_at_a_window_boundary_and_the_next_run_carries_on(
+    cli: CliInvoker, database: Database
+) -> None:
+    setup_org(cli, "woo", settings=("latency_seconds=0.15",))
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL, "--max-seconds", "0.4")
+    assert result.exit_code == 75
+    assert "time budget spent after" in result.stderr
+    done = json.loads(cli.ok("jobs", "list", "--json").stdout)[0]
+    assert done["status"] == "partial" and 1 <= done["windows"] < 10
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert stored_totals(database) == {
+        k: v.quantize(Decimal("0.01"))
+        for k, v in expected_totals("woo", date(2026, 1, 1), date(2026, 1, 10)).items()
+    }
+
+
+def test_no_sources_is_a_configuration_error(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli)
+    result = cli("sync", "demo")
+    assert result.exit_code == 3
+    assert "no enabled demo sources" in result.stderr
+
+
+def test_kind_without_a_connector_says_so(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli)
+    cli.ok("sources", "add", "acme", "ga", "--account", "123456")
+    result = cli("sync", "ga")
+    assert result.exit_code == 3
+    assert "not available" in result.stderr
+
+
+def test_quiet_prints_nothing_on_success(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "woo")
+    result = cli.ok("sync", "demo", "--since", SINCE, "--until", "2026-01-02", "--quiet")
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_until_before_since_is_a_usage_error(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "woo")
+    result = cli("sync", "demo", "--since", UNTIL, "--until", SINCE)
+    assert result.exit_code == 2
+    assert database.scalar("SELECT count(*) FROM job_run") == 0

@@ -1,0 +1,103 @@
+"""Real processes: a sync killed with SIGKILL mid-run, and two syncs racing for one source."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliInvoker, Database, subprocess_env
+from tests.test_sync import expected_totals, facts, setup_org, stored_totals
+
+pytestmark = pytest.mark.slow
+
+
+def dpo(database: Database, home: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dpo", *args],
+        env=subprocess_env(database, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, *, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def test_a_killed_sync_loses_nothing_and_the_rerun_completes(
+    cli: CliInvoker, database: Database, isolated: Path
+) -> None:
+    setup_org(cli, "woo", settings=("latency_seconds=0.2",))
+    proc = dpo(database, isolated, "sync", "demo", "--since", "2026-01-01", "--until", "2026-01-20")
+    wait_for(
+        lambda: (
+            (database.scalar("SELECT count(*) FROM sync_state") or 0) > 0
+            and (database.scalar("SELECT count(*) FROM fact") or 0) >= 48
+        )
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    partial = database.scalar("SELECT count(*) FROM fact")
+    assert 0 < partial < 20 * 24  # type: ignore[operator]
+    assert database.scalar("SELECT status FROM job_run") == "running"  # died without a word
+
+    rerun = dpo(
+        database,
+        isolated,
+        "sync",
+        "demo",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-20",
+        "--quiet",
+    )
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err
+    assert out == "" and err == ""
+    assert stored_totals(database) == {
+        k: v.quantize(Decimal("0.01"))
+        for k, v in expected_totals("woo", date(2026, 1, 1), date(2026, 1, 20)).items()
+    }
+    assert database.scalar("SELECT count(*) FROM fact") == 20 * 24
+    runs = database.rows("SELECT status, error FROM job_run ORDER BY id")
+    assert runs == [("dead", "the process died during the run"), ("ok", None)]
+
+
+def test_two_concurrent_syncs_of_one_source_one_exits_75(
+    cli: CliInvoker, database: Database, isolated: Path
+) -> None:
+    setup_org(cli, "ga", settings=("latency_seconds=0.25",))
+    first = dpo(
+        database, isolated, "sync", "demo", "--since", "2026-01-01", "--until", "2026-01-10"
+    )
+    wait_for(lambda: (database.scalar("SELECT count(*) FROM job_run") or 0) > 0)
+    second = dpo(
+        database, isolated, "sync", "demo", "--since", "2026-01-01", "--until", "2026-01-10"
+    )
+    _out2, err2 = second.communicate(timeout=60)
+    _out1, err1 = first.communicate(timeout=60)
+    assert (first.returncode, second.returncode) == (0, 75), (err1, err2)
+    assert "already running" in err2
+    reference = facts(database)
+    assert len(reference) == 10 * 24 * 6
+    assert (
+        stored_totals(database)["sessions"]
+        == expected_totals("ga", date(2026, 1, 1), date(2026, 1, 10))["sessions"]
+    )
+    statuses = sorted(s for (s,) in database.rows("SELECT status FROM job_run"))
+    assert statuses == ["ok", "skipped"]
