@@ -108,3 +108,29 @@ def test_unexpected_errors_show_no_traceback_unless_debug(
     debug = cli("--debug", "orgs", "list")
     assert debug.exit_code == 1
     assert isinstance(debug.exception, RuntimeError)
+
+
+def test_crontab_example_invokes_real_commands(cli: CliInvoker) -> None:
+    import shlex
+    from pathlib import Path
+
+    lines = [
+        line
+        for line in (Path(__file__).parent.parent / "crontab.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert lines
+    for line in lines:
+        words = shlex.split(line.split(";", 1)[1])
+        assert words[0].endswith("/dpo")
+        args = words[1:]
+        assert "--quiet" in args
+        result = cli(*args, "--help")
+        assert result.exit_code == 0, (line, result.output)
+
+
+def test_config_example_is_a_valid_configuration(cli: CliInvoker) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "config.example.toml"
+    cli.ok("--config", str(example), "orgs", "list")
