@@ -11,7 +11,6 @@ windows loses nothing, doubles nothing, and the next run resumes where coverage 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -21,8 +20,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, delete, insert
 from sqlmodel import Session
 
-from dpo.connectors.base import Connector, FactRow, SourceSpec, Window
-from dpo.errors import DpoError, describe
+from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
+from dpo.errors import BudgetSpentError, DpoError, describe
 from dpo.storage.models import METRICS, Fact, FactChange, SyncState, utcnow
 
 log = logging.getLogger(__name__)
@@ -148,12 +147,15 @@ def sync_source(
         initial_days=initial_days,
     )
     outcome = SyncOutcome(windows_planned=len(windows))
+    budget = Budget(request.deadline)
     try:
         for window in windows:
-            if request.deadline is not None and time.monotonic() >= request.deadline:
-                log.info("%s: time budget spent before %s", spec.label, window.day)
+            try:
+                budget.check()
+                rows = _fetch(connector, window, request.now, budget)
+            except BudgetSpentError:
+                log.info("%s: time budget spent before %s was done", spec.label, window.day)
                 break
-            rows = _fetch(connector, window, request.now)
             coverage = extend_coverage(coverage, window, request.now)
             replace_window(engine, spec, window, rows, state=_with(state, coverage))
             outcome.windows_done += 1
@@ -168,10 +170,12 @@ def sync_source(
     return outcome
 
 
-def _fetch(connector: Connector, window: Window, now: datetime) -> list[dict[str, Any]]:
+def _fetch(
+    connector: Connector, window: Window, now: datetime, budget: Budget
+) -> list[dict[str, Any]]:
     spec = connector.spec
     rows = []
-    for row in connector.fetch_window(window, now=now):
+    for row in connector.fetch_window(window, now=now, budget=budget):
         if not window.contains(row.period_start):
             raise DpoError(
                 f"{spec.label}: the {spec.kind} connector returned a fact for "

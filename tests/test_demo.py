@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from dpo.connectors.base import SourceSpec, Window
+from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
 from tests.conftest import CliInvoker, Database
 
@@ -26,7 +26,9 @@ def rows(conn: DemoConnector, first: date, n_days: int, *, now: datetime | None 
     out = []
     for i in range(n_days):
         out += list(
-            conn.fetch_window(Window.for_day(first + timedelta(days=i), conn.timezone()), now=now)
+            conn.fetch_window(
+                Window.for_day(first + timedelta(days=i), conn.timezone()), now=now, budget=Budget()
+            )
         )
     return out
 
@@ -47,12 +49,12 @@ def test_an_hour_is_the_same_whenever_it_is_fetched() -> None:
     midday = window.start + timedelta(hours=12, minutes=30)
     early = {
         (r.campaign, r.period_start): r
-        for r in conn.fetch_window(window, now=midday)
+        for r in conn.fetch_window(window, now=midday, budget=Budget())
         if r.grain == "hour"
     }
     late = {
         (r.campaign, r.period_start): r
-        for r in conn.fetch_window(window, now=window.end)
+        for r in conn.fetch_window(window, now=window.end, budget=Budget())
         if r.grain == "hour"
     }
     assert len(early) == 13 * 4 and len(late) == 24 * 4

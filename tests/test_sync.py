@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from dpo import connectors
-from dpo.connectors.base import SourceSpec, Window
+from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
 from dpo.storage.locks import hold_lock
 from tests.conftest import CliInvoker, Database
@@ -66,7 +66,7 @@ def expected_totals(profile: str, first: date, last: date) -> dict[str, Decimal]
     day = first
     while day <= last:
         window = Window.for_day(day, conn.timezone())
-        for row in conn.fetch_window(window, now=datetime.now(UTC)):
+        for row in conn.fetch_window(window, now=datetime.now(UTC), budget=Budget()):
             for metric in ("sessions", "revenue", "spend", "orders", "attributed_revenue"):
                 value = getattr(row, metric)
                 if value is not None:
@@ -237,3 +237,17 @@ def test_until_before_since_is_a_usage_error(cli: CliInvoker, database: Database
     result = cli("sync", "demo", "--since", UNTIL, "--until", SINCE)
     assert result.exit_code == 2
     assert database.scalar("SELECT count(*) FROM job_run") == 0
+
+
+def test_budget_cuts_a_slow_upstream_short_without_committing_its_window(
+    cli: CliInvoker, database: Database
+) -> None:
+    import time
+
+    setup_org(cli, "woo", settings=("latency_seconds=30",))
+    started = time.monotonic()
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL, "--max-seconds", "0.5")
+    assert time.monotonic() - started < 15  # far less than one 30 s window
+    assert result.exit_code == 75
+    assert database.scalar("SELECT count(*) FROM fact") == 0
+    assert database.scalar("SELECT count(*) FROM sync_state WHERE consecutive_failures > 0") == 0

@@ -13,9 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from dpo.errors import BudgetSpentError
 from dpo.vocab import Grain
 
 
@@ -37,6 +39,31 @@ class Window:
     def contains(self, moment: datetime) -> bool:
         """True when `moment` falls inside the window."""
         return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time a run has left, as a `time.monotonic()` deadline (None: unlimited).
+
+    Connectors bound their HTTP timeouts and retry waits with `timeout()` and call `check()`
+    before starting more work, so a slow upstream cannot hold a run past its budget.
+    """
+
+    deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left, or None when unlimited."""
+        return None if self.deadline is None else max(0.0, self.deadline - monotonic())
+
+    def timeout(self, default: float) -> float:
+        """`default`, shortened to what is left of the budget."""
+        left = self.remaining()
+        return default if left is None else max(0.001, min(default, left))
+
+    def check(self) -> None:
+        """Raise BudgetSpentError when the budget has run out."""
+        if self.deadline is not None and monotonic() >= self.deadline:
+            raise BudgetSpentError("the time budget ran out; the next run carries on")
 
 
 @dataclass(slots=True)
@@ -105,8 +132,11 @@ class Connector(ABC):
         return ZoneInfo(str(self.spec.settings.get("timezone") or self.spec.org_timezone))
 
     @abstractmethod
-    def fetch_window(self, window: Window, *, now: datetime) -> Iterator[FactRow]:
-        """Every fact of `window` known upstream at `now` (all pages), as rows."""
+    def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
+        """Every fact of `window` known upstream at `now` (all pages), as rows.
+
+        Raise BudgetSpentError (via `budget.check()`) rather than outlive the run's budget.
+        """
 
     def check(self) -> str:
         """Make one cheap authenticated call; return what it found (raise if refused)."""

@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from dpo.connectors.base import Connector, FactRow, Window
+from dpo.connectors.base import Budget, Connector, FactRow, Window
 from dpo.validation import check_timezone
 from dpo.vocab import Grain
 
@@ -138,10 +138,11 @@ class DemoConnector(Connector):
     def anchor(self) -> date:
         return date.fromisoformat(str(self.spec.settings["anchor"]))
 
-    def fetch_window(self, window: Window, *, now: datetime) -> Iterator[FactRow]:
+    def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         latency = float(self.spec.settings.get("latency_seconds", 0))
         if latency:
-            _time.sleep(latency)
+            _time.sleep(budget.timeout(latency))
+            budget.check()
         hours = list(_hours(window, now))
         if self.profile == "ga":
             yield from self._ga(hours)

@@ -39,9 +39,10 @@ def hold_lock(engine: Engine, name: str, *, wait: bool = False) -> Iterator[None
 
 @contextmanager
 def _pg_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
-    key = advisory_key(name)
     conn = engine.connect()
     try:
+        # Advisory locks are per database; the schema keeps separate dpo installs apart.
+        key = advisory_key(f"{conn.scalar(text('SELECT current_schema()'))}:{name}")
         if wait:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         elif not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):

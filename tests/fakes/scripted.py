@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from dpo.connectors.base import FactRow, Window
+from dpo.connectors.base import Budget, FactRow, Window
 from dpo.connectors.demo import DemoConnector
 from dpo.errors import TryLaterError, UpstreamRefusedError
 from dpo.vocab import Grain
@@ -25,7 +25,7 @@ class ScriptedConnector(DemoConnector):
         rest = {k: v for k, v in settings.items() if k not in SCRIPT_KEYS}
         return {**super().normalize_settings(account, rest, today=today), **script}
 
-    def fetch_window(self, window: Window, *, now: datetime) -> Iterator[FactRow]:
+    def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         fail_day = self.spec.settings.get("fail_day")
         if fail_day and window.day.isoformat() == fail_day:
             how = self.spec.settings.get("fail_with", "later")
@@ -35,8 +35,8 @@ class ScriptedConnector(DemoConnector):
             if how == "refused":
                 raise UpstreamRefusedError(message)
             if how == "outside":
-                yield from super().fetch_window(window, now=now)
+                yield from super().fetch_window(window, now=now, budget=budget)
                 yield FactRow(Grain.hour, window.end, channel="Direct", sessions=1)
                 return
             raise RuntimeError(message)
-        yield from super().fetch_window(window, now=now)
+        yield from super().fetch_window(window, now=now, budget=budget)
