@@ -142,3 +142,32 @@ def test_concurrent_syncs_share_ten_organizations_without_doing_anything_twice(
     assert len(per_source) == 10 and len({n for _, n in per_source}) == 1
     by_process = database.rows("SELECT pid, count(*) FROM job_run WHERE status = 'ok' GROUP BY pid")
     assert len(by_process) >= 2  # the work was shared
+
+
+def test_a_slow_upstream_with_a_budget_exits_75_having_committed_whole_windows(
+    cli: CliInvoker, database: Database, isolated: Path
+) -> None:
+    setup_org(cli, "woo", settings=("latency_seconds=0.8",))
+    started = time.monotonic()
+    proc = dpo(
+        database,
+        isolated,
+        "sync",
+        "demo",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-31",
+        "--max-seconds",
+        "5",
+        "--quiet",
+    )
+    _, err = proc.communicate(timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 75, err
+    assert "time budget spent after" in err
+    assert elapsed < 5 + 4  # the budget, plus interpreter start-up and a margin
+    hours = database.rows("SELECT period_start FROM fact")
+    windows = database.scalar("SELECT windows FROM job_run")
+    assert 3 <= windows < 31  # type: ignore[operator]
+    assert len(hours) == 24 * windows  # type: ignore[operator]  # whole days only
