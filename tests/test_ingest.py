@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 from sqlmodel import Session, select
 
 from dpo.connectors.base import FactRow, SourceSpec, Window
+from dpo.errors import DpoError
 from dpo.storage.ingest import FACT_COLUMNS, replace_facts
 from dpo.storage.models import Fact, Organization, Source
 from dpo.sync import fact_tuples
@@ -150,9 +151,7 @@ def test_a_failure_midway_leaves_everything_as_it_was(database: Database, source
 
 
 def test_duplicate_keys_fail_the_whole_window(database: Database, source: int) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DpoError, match="two facts for the same period and segment"):
         replace_facts(
             database.engine,
             [row(0, orders=1), row(0, orders=2)],

@@ -1,10 +1,13 @@
-"""Bulk writes of facts: stream a window into a staging table, then swap it in atomically.
+"""Bulk writes of facts: stream one window's rows in and swap them for the old ones atomically.
 
-Rows arrive as an iterator (pages are never collected in memory) and go into a per-connection
-TEMP table — COPY on PostgreSQL, `executemany` on SQLite — outside any lock on the real tables.
-Then one short transaction deletes the window's old facts, inserts the staged ones and runs the
-caller's bookkeeping (sync state, change log), so readers and other writers never see half a
-window and a slow upstream never holds a write lock.
+Rows arrive as an iterator (pages are never collected in memory). On PostgreSQL one
+transaction deletes the window's old facts and COPYs the new ones straight into the table:
+MVCC keeps readers on the old rows until commit, and the lock taken is only on this source's
+rows. On SQLite, whose write lock covers the whole database, the rows first go into a TEMP
+table (SQLite's separate temp database: no lock on the main file) while the upstream is read,
+and only the short swap holds the write lock. Either way the caller's bookkeeping (sync state,
+change log) commits in the same transaction as the facts, and any exception — from the rows
+iterator too — leaves the table as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
 
+from dpo.errors import DpoError
 from dpo.storage.models import METRICS, Fact
 
 FACT_COLUMNS: tuple[str, ...] = (
@@ -50,25 +55,30 @@ def replace_facts(
 ) -> int:
     """Replace the source's facts in [start, end) with `rows`; return how many were written.
 
-    `rows` are tuples in FACT_COLUMNS order. `bookkeeping` runs inside the swap transaction.
-    Any exception (from the rows iterator too) leaves the table as it was.
+    `rows` are tuples in FACT_COLUMNS order; `bookkeeping` runs inside the same transaction.
     """
+    delete_old = _FACT.delete().where(
+        _FACT.c.source_id == source_id,
+        _FACT.c.period_start >= start,
+        _FACT.c.period_start < end,
+    )
     with engine.connect() as conn:
-        loader = _PgStage(conn) if conn.dialect.name == "postgresql" else _SqliteStage(conn)
-        loader.reset()
-        count = loader.load(rows)
-        conn.commit()
-        conn.execute(
-            _FACT.delete().where(
-                _FACT.c.source_id == source_id,
-                _FACT.c.period_start >= start,
-                _FACT.c.period_start < end,
-            )
-        )
-        conn.execute(text(f"INSERT INTO fact ({_COLS}) SELECT {_COLS} FROM {loader.table}"))
+        try:
+            if conn.dialect.name == "postgresql":
+                conn.execute(delete_old)
+                count = _copy(conn, "fact", rows)
+            else:
+                stage = _SqliteStage(conn)
+                count = stage.load(rows)
+                conn.commit()
+                conn.execute(delete_old)
+                conn.execute(text(f"INSERT INTO fact ({_COLS}) SELECT {_COLS} FROM {stage.table}"))
+        except (IntegrityError, conn.dialect.dbapi.IntegrityError):  # type: ignore[union-attr]
+            raise DpoError(
+                "the upstream returned two facts for the same period and segment; "
+                "nothing was written for this window"
+            ) from None
         bookkeeping(conn)
-        conn.commit()
-        loader.reset()
         conn.commit()
     return count
 
@@ -79,37 +89,25 @@ def _batches(rows: Iterable[FactTuple]) -> Iterator[list[FactTuple]]:
         yield batch
 
 
-class _PgStage:
-    """A TEMP table filled with COPY (no WAL, no indexes: the fastest way in)."""
-
-    table = "fact_stage"
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {self.table} (LIKE fact)"))
-
-    def reset(self) -> None:
-        self.conn.execute(text(f"TRUNCATE {self.table}"))
-
-    def load(self, rows: Iterable[FactTuple]) -> int:
-        # The csv module writes None and '' alike (as ""): FORCE_NULL turns "" into NULL in the
-        # nullable columns, while channel and campaign keep '' ("not broken down by it").
-        cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        sql = (
-            f"COPY {self.table} ({_COLS}) FROM STDIN "
-            f"WITH (FORMAT csv, FORCE_NULL ({', '.join(_NULLABLE)}))"
-        )
-        count = 0
-        try:
-            for batch in _batches(rows):
-                buffer = io.StringIO()
-                csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC).writerows(batch)
-                buffer.seek(0)
-                cursor.copy_expert(sql, buffer)
-                count += len(batch)
-        finally:
-            cursor.close()
-        return count
+def _copy(conn: Connection, table: str, rows: Iterable[FactTuple]) -> int:
+    """COPY rows into `table` in batches, inside the connection's transaction."""
+    # The csv module writes None and '' alike (as ""): FORCE_NULL turns "" into NULL in the
+    # nullable columns, while channel and campaign keep '' ("not broken down by it").
+    sql = (
+        f"COPY {table} ({_COLS}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({', '.join(_NULLABLE)}))"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    count = 0
+    try:
+        for batch in _batches(rows):
+            buffer = io.StringIO()
+            csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC).writerows(batch)
+            buffer.seek(0)
+            cursor.copy_expert(sql, buffer)
+            count += len(batch)
+    finally:
+        cursor.close()
+    return count
 
 
 class _SqliteStage:
@@ -122,6 +120,7 @@ class _SqliteStage:
         conn.execute(
             text(f"CREATE TEMP TABLE IF NOT EXISTS fact_stage AS SELECT {_COLS} FROM fact WHERE 0")
         )
+        conn.execute(text(f"DELETE FROM {self.table}"))
         # The dialect's own processors, so staged values are stored exactly as the ORM would
         # store them (SQLite compares datetimes as text: the format must be identical).
         dialect = conn.dialect
@@ -129,9 +128,6 @@ class _SqliteStage:
             _FACT.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in FACT_COLUMNS
         ]
-
-    def reset(self) -> None:
-        self.conn.execute(text(f"DELETE FROM {self.table}"))
 
     def load(self, rows: Iterable[FactTuple]) -> int:
         marks = ", ".join("?" for _ in FACT_COLUMNS)
