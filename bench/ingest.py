@@ -190,9 +190,16 @@ def memory_child(n: int) -> None:
             per_hour = per_window // hours + 1
             for i in range(per_window):
                 hour, campaign = divmod(i, per_hour)
-                yield FactRow(Grain.hour, window.start + timedelta(hours=hour),
-                              channel="Paid Social", campaign=f"c{campaign}", currency="EUR",
-                              impressions=i, clicks=i % 97, spend=Decimal(i % 9973) / 100)  # fmt: skip
+                yield FactRow(
+                    Grain.hour,
+                    window.start + timedelta(hours=hour),
+                    channel="Paid Social",
+                    campaign=f"c{campaign}",
+                    currency="EUR",
+                    impressions=i,
+                    clicks=i % 97,
+                    spend=Decimal(i % 9973) / 100,
+                )
 
     engine = get_engine()
     upgrade(engine)
