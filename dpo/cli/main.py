@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from dpo import __version__
-from dpo.cli import db, demo, goals, jobs, orgs, sources, sync
+from dpo.cli import aggregate, db, demo, goals, jobs, orgs, report, sources, sync
 from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
 
@@ -97,6 +97,8 @@ def root(
 app.command("init")(db.init)
 app.command("demo")(demo.demo)
 app.command("sync")(sync.sync)
+app.command("aggregate")(aggregate.aggregate)
+app.command("report")(report.report)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(sources.app, name="sources")
 app.add_typer(goals.app, name="goals")
