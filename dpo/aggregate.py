@@ -155,7 +155,7 @@ def aggregate_org(
                 on_range(done, len(chunks))
         outcome.ranges = len(chunks)
         outcome.skipped_facts = _skipped(conn, table, org_id, chunks)
-        _consume(conn, grain, [c[0] for c in changes])
+        _consume(conn, org_id, grain, [c[0] for c in changes])
         _save_fingerprint(conn, org_id, grain, ctx.fingerprint(grain))
     return outcome
 
@@ -240,8 +240,11 @@ def _pending(conn: Connection, org_id: int, grain: Grain) -> list[Change]:
     return [(r.id, r.range_start, r.range_end) for r in rows]
 
 
-def _consume(conn: Connection, grain: Grain, ids: list[int]) -> None:
-    """Mark changes done for this grain; forget those both rollups have consumed."""
+def _consume(conn: Connection, org_id: int, grain: Grain, ids: list[int]) -> None:
+    """Mark changes done for this grain; forget those both rollups have consumed.
+
+    Only this organization's rows are touched: jobs of other organizations run concurrently.
+    """
     column = "hourly_done" if grain is Grain.hour else "daily_done"
     for i in range(0, len(ids), _ID_BATCH):
         batch = ids[i : i + _ID_BATCH]
@@ -249,7 +252,9 @@ def _consume(conn: Connection, grain: Grain, ids: list[int]) -> None:
     if ids:
         conn.execute(
             sa.delete(_CHANGE).where(
-                _CHANGE.c.hourly_done == sa.true(), _CHANGE.c.daily_done == sa.true()
+                _CHANGE.c.org_id == org_id,
+                _CHANGE.c.hourly_done == sa.true(),
+                _CHANGE.c.daily_done == sa.true(),
             )
         )
 

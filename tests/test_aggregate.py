@@ -431,3 +431,18 @@ def test_no_organizations_is_a_configuration_error(cli: CliInvoker, database: Da
     result = cli("aggregate", "daily")
     assert result.exit_code == 3
     assert "no organizations to aggregate" in result.stderr
+
+
+def test_an_org_consumes_only_its_own_changes(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "woo")
+    cli.ok("orgs", "add", "beta", "--name", "Beta", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("sources", "add", "beta", "demo", "--account", "woo")
+    cli.ok("sync", "demo", "--since", "2026-01-01", "--until", "2026-01-02")
+    cli.ok("aggregate", "daily", "--org", "acme")
+    cli.ok("aggregate", "hourly", "--org", "acme")
+    left = database.rows(
+        "SELECT o.slug, count(*) FROM fact_change c JOIN organization o ON o.id = c.org_id "
+        "GROUP BY o.slug"
+    )
+    assert left == [("beta", 2)]
+    assert database.scalar("SELECT count(*) FROM agg_daily WHERE org_id = 2") == 0

@@ -234,3 +234,13 @@ def test_bad_input_is_one_error_line_and_exit_2(
     assert len(lines) == 1 and lines[0].startswith(message), lines
     assert result.stdout == ""
     assert database.scalar("SELECT count(*) FROM job_run") == 0
+
+
+def test_an_unwritable_csv_file_is_one_error_line(
+    cli: CliInvoker, database: Database, tmp_path: Path
+) -> None:
+    setup_org(cli, "woo")
+    result = cli("report", "--org", "acme", "--csv", str(tmp_path / "missing" / "rows.csv"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --csv: cannot write ")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dpo.cli import render
+from dpo.errors import InvalidInputError
 from dpo.kpis import KPIS
 
 if TYPE_CHECKING:
@@ -157,8 +158,11 @@ def write_csv(report: Report, path: Path | None) -> None:
     if path is None:
         _write(sys.stdout, header, rows)
         return
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        _write(fh, header, rows)
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            _write(fh, header, rows)
+    except OSError as exc:
+        raise InvalidInputError(f"--csv: cannot write {path}: {exc.strerror}") from None
 
 
 def _write(fh: object, header: list[str], rows: list[dict[str, object]]) -> None:
