@@ -31,7 +31,7 @@ STREAM = "facts"
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
 _STATE = SyncState.__table__  # type: ignore[attr-defined]
 
-OnWindow = Callable[[int, int, Window], None]
+OnWindow = Callable[[int, int], None]  # (windows done, windows planned)
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def sync_source(
             outcome.rows_read += written
             outcome.rows_written += written
             if on_window:
-                on_window(outcome.windows_done, len(windows), window)
+                on_window(outcome.windows_done, len(windows))
     except BaseException as exc:
         _record_failure(engine, spec.id, exc, now=request.now)
         raise
