@@ -358,7 +358,8 @@ def test_each_rollup_consumes_changes_on_its_own(cli: CliInvoker, database: Data
     assert database.scalar("SELECT count(*) FROM fact_change") == 0
     cli.ok("sync", "demo", "--since", "2026-01-03", "--until", "2026-01-03")
     again = cli.ok("aggregate", "hourly").stdout
-    assert again.startswith("acme/hourly: ok, 1 range, 48 rows")  # one day: 24 source + 24 total rows
+    # one day: 24 source rows + 24 total rows
+    assert again.startswith("acme/hourly: ok, 1 range, 48 rows")
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -372,7 +373,8 @@ def test_aggregate_prints_one_line_per_org_and_records_the_run(
     cli.ok("sync", "demo", "--since", "2026-01-01", "--until", "2026-01-02")
     lines = cli.ok("aggregate", "daily").stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["acme/daily", "beta/daily"]
-    assert lines[0].startswith("acme/daily: ok, 1 range, 4 rows in ")  # two days: source + total rows
+    # two days: a source row and a total row each
+    assert lines[0].startswith("acme/daily: ok, 1 range, 4 rows in ")
     assert lines[0].endswith("(full rebuild: first run)")
     jobs = json.loads(cli.ok("jobs", "list", "--json").stdout)
     assert [(j["job"], j["org"], j["status"]) for j in jobs[:2]] == [
