@@ -14,7 +14,20 @@ import typer
 from typer.core import TyperGroup
 
 from dpo import __version__
-from dpo.cli import aggregate, db, demo, doctor, goals, jobs, orgs, report, sources, status, sync
+from dpo.cli import (
+    aggregate,
+    db,
+    demo,
+    doctor,
+    goals,
+    insights,
+    jobs,
+    orgs,
+    report,
+    sources,
+    status,
+    sync,
+)
 from dpo.cli.logs import LogFormat, setup_logging
 from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
@@ -106,6 +119,7 @@ app.add_typer(orgs.app, name="orgs")
 app.add_typer(sources.app, name="sources")
 app.add_typer(goals.app, name="goals")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(insights.app, name="insights")
 
 
 def main() -> None:
