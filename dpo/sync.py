@@ -6,12 +6,16 @@ restate recent data) oldest first, then extends history backwards, newest first,
 history floor (`--since`, remembered, or `sync.initial_days` ago). Each window's facts are
 deleted and re-inserted together with the new state in one transaction, so a crash between
 windows loses nothing, doubles nothing, and the next run resumes where coverage ends.
+
+A connector may widen a run (`Connector.prepare`): a longer lookback for this run only (a daily
+restatement), or days the upstream reports as changed since the last run. Its own state lives
+in `sync_state.pending["connector"]` and is saved only when a run completes every window.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,13 +24,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, delete, insert
 from sqlmodel import Session
 
-from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
+from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
 from dpo.storage.models import METRICS, Fact, FactChange, SyncState, utcnow
 
 log = logging.getLogger(__name__)
 
 STREAM = "facts"
+CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
 _FACT = Fact.__table__  # type: ignore[attr-defined]
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
 
@@ -51,11 +56,12 @@ class SyncOutcome:
     windows_done: int = 0
     rows_read: int = 0
     rows_written: int = 0
+    is_cut_short: bool = False  # the budget ran out before windows could be planned
 
     @property
     def is_complete(self) -> bool:
         """True when every planned window was synced (False when the budget ran out)."""
-        return self.windows_done == self.windows_planned
+        return not self.is_cut_short and self.windows_done == self.windows_planned
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,14 @@ def plan_windows(
     request: SyncRequest,
     lookback_days: int,
     initial_days: int,
+    changed_days: Collection[date] = (),
 ) -> list[Window]:
-    """The windows a run should fetch, in the order it should fetch them."""
+    """The windows a run should fetch, in the order it should fetch them.
+
+    `changed_days` (days the upstream says changed) are fetched after the recent days, oldest
+    first, when they lie inside the synced range; days outside it are left to the history
+    backfill, so coverage stays contiguous. An explicit `--until` range ignores them.
+    """
     today = request.now.astimezone(tz).date()
     last = min(request.until, today) if request.until else today
     floor = _history_floor(coverage, request.since, today - timedelta(days=initial_days - 1))
@@ -89,7 +101,8 @@ def plan_windows(
         recent = list(_days(recent_start, last))
         oldest = coverage.covered_from.astimezone(tz).date()
         older = [d for d in _days(floor, oldest - timedelta(days=1)) if d < recent_start]
-        days = recent + list(reversed(older))
+        changed = sorted(d for d in set(changed_days) if oldest <= d < recent_start)
+        days = recent + changed + list(reversed(older))
     return [Window.for_day(d, tz) for d in days]
 
 
@@ -139,35 +152,89 @@ def sync_source(
     coverage = Coverage(state.watermark, state.covered_from, state.history_start)
     if request.since and (coverage.history_start is None or request.since < coverage.history_start):
         coverage = replace(coverage, history_start=request.since)
-    windows = plan_windows(
-        coverage,
-        tz=connector.timezone(),
-        request=request,
-        lookback_days=lookback_days,
-        initial_days=initial_days,
-    )
-    outcome = SyncOutcome(windows_planned=len(windows))
+    outcome = SyncOutcome()
     budget = Budget(request.deadline)
+    run_plan = RunPlan()
     try:
-        for window in windows:
-            try:
-                budget.check()
-                rows = _fetch(connector, window, request.now, budget)
-            except BudgetSpentError:
-                log.info("%s: time budget spent before %s was done", spec.label, window.day)
-                break
-            coverage = extend_coverage(coverage, window, request.now)
-            replace_window(engine, spec, window, rows, state=_with(state, coverage))
-            outcome.windows_done += 1
-            outcome.rows_read += len(rows)
-            outcome.rows_written += len(rows)
-            if on_window:
-                on_window(outcome.windows_done, len(windows), window)
+        run_plan = _prepare(connector, state, request, lookback_days=lookback_days, budget=budget)
+        windows = plan_windows(
+            coverage,
+            tz=connector.timezone(),
+            request=request,
+            lookback_days=lookback_days
+            if run_plan.lookback_days is None
+            else run_plan.lookback_days,
+            initial_days=initial_days,
+            changed_days=run_plan.changed_days,
+        )
+        outcome.windows_planned = len(windows)
+        _sync_windows(
+            engine,
+            connector,
+            windows,
+            request,
+            state=state,
+            coverage=coverage,
+            budget=budget,
+            outcome=outcome,
+            on_window=on_window,
+        )
+    except BudgetSpentError:
+        log.info("%s: time budget spent while preparing the run", spec.label)
+        outcome.is_cut_short = True
     except BaseException as exc:
         _record_failure(engine, spec.id, exc, now=request.now)
         raise
-    _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete)
+    saved = run_plan.state if outcome.is_complete else None
+    _record_success(
+        engine, spec.id, now=request.now, complete=outcome.is_complete, connector_state=saved
+    )
     return outcome
+
+
+def _sync_windows(
+    engine: Engine,
+    connector: Connector,
+    windows: list[Window],
+    request: SyncRequest,
+    *,
+    state: SyncState,
+    coverage: Coverage,
+    budget: Budget,
+    outcome: SyncOutcome,
+    on_window: OnWindow | None,
+) -> None:
+    """Fetch and replace each window in turn; stop quietly when the budget runs out."""
+    spec = connector.spec
+    for window in windows:
+        try:
+            budget.check()
+            rows = _fetch(connector, window, request.now, budget)
+        except BudgetSpentError:
+            log.info("%s: time budget spent before %s was done", spec.label, window.day)
+            return
+        coverage = extend_coverage(coverage, window, request.now)
+        replace_window(engine, spec, window, rows, state=_with(state, coverage))
+        outcome.windows_done += 1
+        outcome.rows_read += len(rows)
+        outcome.rows_written += len(rows)
+        if on_window:
+            on_window(outcome.windows_done, len(windows), window)
+
+
+def _prepare(
+    connector: Connector,
+    state: SyncState,
+    request: SyncRequest,
+    *,
+    lookback_days: int,
+    budget: Budget,
+) -> RunPlan:
+    """The connector's plan for this run; an explicit --until range takes only its time zone."""
+    saved: Mapping[str, Any] = (state.pending or {}).get(CONNECTOR_STATE) or {}
+    budget.check()
+    run_plan = connector.prepare(saved, now=request.now, lookback_days=lookback_days, budget=budget)
+    return RunPlan() if request.until is not None else run_plan
 
 
 def _fetch(
@@ -250,7 +317,14 @@ def _with(state: SyncState, coverage: Coverage) -> SyncState:
     return state
 
 
-def _record_success(engine: Engine, source_id: int, *, now: datetime, complete: bool) -> None:
+def _record_success(
+    engine: Engine,
+    source_id: int,
+    *,
+    now: datetime,
+    complete: bool,
+    connector_state: Mapping[str, Any] | None = None,
+) -> None:
     with Session(engine) as session, session.begin():
         state = session.get(SyncState, (source_id, STREAM)) or SyncState(
             source_id=source_id, stream=STREAM
@@ -258,6 +332,9 @@ def _record_success(engine: Engine, source_id: int, *, now: datetime, complete: 
         if complete:
             state.last_success_at = now
             state.consecutive_failures = 0
+        if connector_state is not None:
+            # A new dict, so the JSON column is seen as changed.
+            state.pending = {**(state.pending or {}), CONNECTOR_STATE: dict(connector_state)}
         state.updated_at = utcnow()
         session.add(state)
 

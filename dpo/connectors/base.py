@@ -90,6 +90,22 @@ class FactRow:
 
 
 @dataclass(frozen=True)
+class RunPlan:
+    """What a connector asks of one run, decided before its windows are planned.
+
+    `lookback_days` replaces the source's lookback for this run (e.g. a restatement window
+    fetched once a day); `changed_days` are local days the upstream says changed since the last
+    run (they are re-fetched when they lie inside the synced range); `state` is the
+    connector's own bookkeeping, saved only when the run completes every window, so an
+    interrupted run is simply repeated.
+    """
+
+    lookback_days: int | None = None
+    changed_days: frozenset[date] = frozenset()
+    state: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What a connector knows of its source: a snapshot, detached from the database."""
 
@@ -127,6 +143,16 @@ class Connector(ABC):
         """Check a new source's account and settings; fill defaults. Raise ValueError if bad."""
         return dict(settings)
 
+    def prepare(
+        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
+    ) -> RunPlan:
+        """Look at the connector's saved `state` (and the upstream) before a run; see RunPlan.
+
+        Called once per run before `timezone()`, so a connector may learn its upstream's time
+        zone here. `lookback_days` is the source's configured lookback.
+        """
+        return RunPlan()
+
     def timezone(self) -> ZoneInfo:
         """The upstream's time zone, in which windows are days (default: the org's)."""
         return ZoneInfo(str(self.spec.settings.get("timezone") or self.spec.org_timezone))
@@ -144,3 +170,16 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections."""
+
+
+def once_a_day(
+    state: Mapping[str, Any], *, key: str, today: date, days: int, lookback_days: int
+) -> tuple[int, dict[str, Any]]:
+    """The lookback of a run that widens to `days` on the first run of each local day.
+
+    Returns the run's lookback and the state to save once it completes (recording `today`
+    under `key`), so a widened run that is interrupted is widened again by the next run.
+    """
+    if state.get(key) == today.isoformat():
+        return lookback_days, dict(state)
+    return max(days, lookback_days), {**state, key: today.isoformat()}

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from dpo.connectors.base import Budget, FactRow, Window
+from dpo.connectors.base import Budget, FactRow, RunPlan, Window, once_a_day
 from dpo.connectors.demo import DemoConnector
 from dpo.errors import TryLaterError, UpstreamRefusedError
 from dpo.vocab import Grain
@@ -40,3 +40,30 @@ class ScriptedConnector(DemoConnector):
                 return
             raise RuntimeError(message)
         yield from super().fetch_window(window, now=now, budget=budget)
+
+
+class PlanningConnector(ScriptedConnector):
+    """Demo data with a run plan: days named in the `changed` setting, a 5-day lookback on the
+    first run of each local day, and a count of completed runs in its state."""
+
+    @classmethod
+    def normalize_settings(
+        cls, account: str, settings: Mapping[str, Any], *, today: date
+    ) -> dict[str, Any]:
+        rest = {k: v for k, v in settings.items() if k != "changed"}
+        out = super().normalize_settings(account, rest, today=today)
+        return {**out, "changed": settings.get("changed", "")}
+
+    def prepare(
+        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
+    ) -> RunPlan:
+        changed = str(self.spec.settings.get("changed", ""))
+        today = now.astimezone(self.timezone()).date()
+        lookback, new_state = once_a_day(
+            state, key="widened_on", today=today, days=5, lookback_days=lookback_days
+        )
+        return RunPlan(
+            lookback_days=lookback,
+            changed_days=frozenset(date.fromisoformat(d) for d in changed.split(",") if d),
+            state={**new_state, "runs": int(state.get("runs", 0)) + 1},
+        )
