@@ -8,6 +8,7 @@ only the API maps them to HTTP statuses.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -15,6 +16,17 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_REFUSED = 4
 EXIT_TRY_LATER = 75
+
+
+_SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
+
+
+def most_serious(codes: Iterable[int]) -> int:
+    """The most serious of some exit codes: 1 > 3 > 4 > 75 > 0 (others count as 1)."""
+    seen = set(codes)
+    if seen - {EXIT_OK, *_SEVERITY}:
+        return EXIT_UNEXPECTED
+    return next((c for c in _SEVERITY if c in seen), EXIT_OK)
 
 
 class DpoError(Exception):
@@ -88,7 +100,10 @@ def scrub(text: str) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """One scrubbed line describing an exception, for users, logs and job_run rows."""
-    text = exc.message if isinstance(exc, DpoError) else f"{type(exc).__name__}: {exc}"
+    """One scrubbed line describing an exception (and its hint), for users, logs and job_run."""
+    if isinstance(exc, DpoError):
+        text = f"{exc.message} — {exc.hint}" if exc.hint else exc.message
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     first = " ".join(text.split())
     return scrub(first)[:1000]

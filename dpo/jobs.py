@@ -21,15 +21,14 @@ from sqlmodel import Session, SQLModel, col, select
 from dpo import connectors
 from dpo.connectors.base import Connector
 from dpo.errors import (
-    EXIT_CONFIG,
     EXIT_OK,
-    EXIT_REFUSED,
     EXIT_TRY_LATER,
     EXIT_UNEXPECTED,
     ConfigError,
     DpoError,
     LockHeldError,
     describe,
+    most_serious,
 )
 from dpo.orgs import get_org
 from dpo.settings import get_settings
@@ -41,8 +40,6 @@ from dpo.sync import OnWindow, SyncRequest, sync_source
 from dpo.vocab import JobStatus
 
 log = logging.getLogger(__name__)
-
-_SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
 
 
 @dataclass
@@ -84,8 +81,7 @@ class JobTarget:
 
 def overall_exit_code(results: Sequence[JobResult]) -> int:
     """The most serious exit code among the jobs: 1 > 3 > 4 > 75 > 0."""
-    codes = {r.exit_code for r in results}
-    return next((c for c in _SEVERITY if c in codes), EXIT_OK)
+    return most_serious(r.exit_code for r in results)
 
 
 def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobResult:

@@ -12,7 +12,7 @@ from dpo import connectors
 from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
 from dpo.storage.locks import hold_lock
-from tests.conftest import CliInvoker, Database
+from tests.conftest import CliInvoker, Clock, Database
 
 FACT_COLUMNS = (
     "source_id, grain, period_start, channel, campaign, org_id, campaign_name, currency, "
@@ -218,7 +218,10 @@ def test_no_sources_is_a_configuration_error(cli: CliInvoker, database: Database
     assert "no enabled demo sources" in result.stderr
 
 
-def test_kind_without_a_connector_says_so(cli: CliInvoker, database: Database) -> None:
+def test_kind_without_a_connector_says_so(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(connectors._REGISTRY, "ga")  # as in a build of dpo without it
     setup_org(cli)
     cli.ok("sources", "add", "acme", "ga", "--account", "123456")
     result = cli("sync", "ga")
@@ -251,3 +254,28 @@ def test_budget_cuts_a_slow_upstream_short_without_committing_its_window(
     assert result.exit_code == 75
     assert database.scalar("SELECT count(*) FROM fact") == 0
     assert database.scalar("SELECT count(*) FROM sync_state WHERE consecutive_failures > 0") == 0
+
+
+def _runs_and_windows(cli: CliInvoker, db: Database) -> tuple[object, list[str]]:
+    pending = db.scalar("SELECT pending FROM sync_state")
+    state = json.loads(pending) if isinstance(pending, str) else pending
+    jobs = json.loads(cli.ok("jobs", "list", "--json").stdout)
+    return (state or {}).get("connector", {}).get("runs"), [str(j["windows"]) for j in jobs]
+
+
+def test_a_connector_widens_a_run_and_its_state_is_saved_only_when_the_run_completes(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:PlanningConnector")
+    setup_org(cli, "woo", settings=("changed=2026-03-02", "latency_seconds=0.05"))
+    cli.ok("sync", "demo", "--since", "2026-03-01")  # first run: 10 days, state saved
+    assert _runs_and_windows(cli, database) == (1, ["10"])
+    clock.advance(hours=1)  # same day: lookback 2 (03-08..03-10) + the changed day 03-02
+    cli.ok("sync", "demo")
+    assert _runs_and_windows(cli, database) == (2, ["4", "10"])
+    clock.advance(days=1)  # a new day: lookback widened to 5 (03-05..03-11) + 03-02
+    assert cli("sync", "demo", "--max-seconds", "0.12").exit_code == 75
+    assert _runs_and_windows(cli, database)[0] == 2  # cut short: the state is not saved
+    cli.ok("sync", "demo")  # so the next run is widened again
+    runs, windows = _runs_and_windows(cli, database)
+    assert (runs, windows[0]) == (3, "8")
