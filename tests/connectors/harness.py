@@ -84,7 +84,7 @@ class Harness:
         out: Totals = {}
         columns = ", ".join(self.metrics)
         for period_start, *values in db.rows(f"SELECT period_start, {columns} FROM fact"):
-            moment = _utc(period_start)
+            moment = utc(period_start)
             totals = out.setdefault(moment.astimezone(zone).date(), {})
             for metric, value in zip(self.metrics, values, strict=True):
                 totals[metric] = totals.get(metric, Decimal(0)) + Decimal(str(value or 0))
@@ -290,7 +290,7 @@ def _json(request: Request) -> dict[str, object]:
     return body if isinstance(body, dict) else {}
 
 
-def _utc(value: object) -> datetime:
+def utc(value: object) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

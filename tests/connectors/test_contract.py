@@ -9,26 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from dpo.connectors import upstream
 from tests.conftest import CliInvoker, Clock, Database
 from tests.connectors.harness import DST_DAY, HARNESSES, Harness
 from tests.fakes.http import Response
 
 SINCE, UNTIL = "2026-03-06", "2026-03-08"
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait a connector asked for (none is really slept)."""
-    recorded: list[float] = []
-    monkeypatch.setattr(upstream, "sleep", recorded.append)
-    return recorded
 
 
 @pytest.fixture(params=sorted(HARNESSES))
@@ -215,7 +205,3 @@ def test_sources_test_says_whether_the_credentials_work(
 def _utc(value: object) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _sum(values: list[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))

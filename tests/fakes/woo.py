@@ -38,6 +38,7 @@ class FakeWoo(FakeUpstream):
         self.orders: dict[int, dict[str, Any]] = {}
         self.clock = datetime(2026, 3, 1, tzinfo=UTC)  # what date_modified_gmt says on changes
         self.key, self.secret = KEY, SECRET
+        self.vanish_after_first_page = 0  # orders deleted while a client pages (times)
 
     # --- the data ---------------------------------------------------------------------------
 
@@ -121,6 +122,9 @@ class FakeWoo(FakeUpstream):
         if not 1 <= per_page <= 100:
             return self._invalid("per_page")
         found = self._matching(request)
+        if page == 2 and self.vanish_after_first_page > 0:  # an order trashed mid-paging
+            self.vanish_after_first_page -= 1
+            found = found[1:]
         total = len(found)
         pages = max(1, math.ceil(total / per_page))
         chunk = found[(page - 1) * per_page : page * per_page]
