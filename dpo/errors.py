@@ -7,6 +7,7 @@ only the API maps them to HTTP statuses.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -107,3 +108,14 @@ def describe(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     first = " ".join(text.split())
     return scrub(first)[:1000]
+
+
+class ScrubbingFilter(logging.Filter):
+    """Scrub every log record (ours and the libraries', e.g. URLs with tokens in debug logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True

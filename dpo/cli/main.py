@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from dpo import __version__
 from dpo.cli import db, demo, goals, jobs, orgs, sources, sync
-from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
+from dpo.errors import EXIT_UNEXPECTED, DpoError, ScrubbingFilter, describe
 
 
 class DpoGroup(TyperGroup):
@@ -91,6 +91,8 @@ def root(
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ScrubbingFilter())
     configure(config_file=config)
 
 

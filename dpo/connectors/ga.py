@@ -86,7 +86,15 @@ class GaConnector(Connector):
         self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
     ) -> RunPlan:
         if self._tz is None:
-            self._tz = _zone(self._probe(budget).metadata.time_zone)
+            reported = self._probe(budget).metadata.time_zone
+            try:
+                self._tz = _zone(reported)
+            except ValueError:
+                raise DpoError(
+                    f"{self.spec.label}: GA reports the time zone {short(reported)!r}, "
+                    "which dpo does not know",
+                    hint="set the property's zone with --setting timezone=…",
+                ) from None
         return RunPlan()
 
     def timezone(self) -> ZoneInfo:

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import CliInvoker, Clock, Database
 from tests.connectors.harness import WooHarness, utc
@@ -186,3 +187,59 @@ def test_a_secret_without_a_colon_is_a_configuration_error(
     result = cli("sync", "woo", "--since", "2026-03-06", "--until", "2026-03-06")
     assert result.exit_code == 3
     assert "KEY:SECRET" in result.stderr
+
+
+def test_debug_logs_of_the_http_library_never_show_the_key_or_secret(
+    cli: CliInvoker, database: Database, woo: WooHarness, isolated: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    woo.woo.add_order(at(9), total="10.00")
+    add(cli, woo, "auth=query")
+    env = {**subprocess_env(database, isolated), "ACME_WOO_KEY": f"{woo.woo.key}:{woo.woo.secret}"}
+    env["NO_PROXY"] = "127.0.0.1"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dpo",
+            "--debug",
+            "sync",
+            "woo",
+            "--since",
+            "2026-03-06",
+            "--until",
+            "2026-03-06",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "GET /wp-json/wc/v3/orders?" in done.stderr  # urllib3 logged the request line…
+    assert woo.woo.secret not in done.stderr and woo.woo.key not in done.stderr  # …scrubbed
+
+
+def test_the_config_files_section_applies_and_a_sources_own_setting_wins(
+    cli: CliInvoker, database: Database, woo: WooHarness, tmp_path: Path
+) -> None:
+    woo.woo.add_order(at(9), status="refunded", total="80.00", refunds=("80.00",))
+    woo.woo.add_order(at(9), status="pending", total="5.00")
+    config = tmp_path / "dpo.toml"
+    config.write_text('[woo]\ncounted_statuses = ["refunded", "pending"]\n')
+    add(cli, woo)
+    cli.ok("--config", str(config), "sync", "woo", "--since", "2026-03-06", "--until", "2026-03-06")
+    assert hour_row(database, at(9)) == (2, Decimal("85.00"), Decimal("80.00"))
+    source_id = database.scalar("SELECT id FROM source")
+    with database.engine.begin() as conn:  # as if added with --setting counted_statuses=pending
+        conn.execute(
+            sa.text("UPDATE source SET settings = :s WHERE id = :id"),
+            {"s": '{"page_size": 25, "counted_statuses": ["pending"]}', "id": source_id},
+        )
+    cli.ok("--config", str(config), "sync", "woo", "--since", "2026-03-06", "--until", "2026-03-06")
+    assert hour_row(database, at(9)) == (1, Decimal("5.00"), Decimal(0))
