@@ -7,16 +7,19 @@ history floor (`--since`, remembered, or `sync.initial_days` ago). Each window's
 deleted and re-inserted together with the new state in one transaction, so a crash between
 windows loses nothing, doubles nothing, and the next run resumes where coverage ends.
 
-A connector may widen a run (`Connector.prepare`): a longer lookback for this run only (a daily
-restatement), or days the upstream reports as changed since the last run. Its own state lives
-in `sync_state.pending["connector"]` and is saved only when a run completes every window.
+A connector may add days to a run (`Connector.prepare`): days the upstream reports as changed
+since the last run, or a restatement window once a day. They are fetched after the recent days.
+The connector's own state lives in `sync_state.pending["connector"]` and is saved when a run
+ends without an error; added days that the time budget left undone are kept in
+`pending["owed_days"]` and fetched by the next run, so a long restatement progresses even when
+no single run can finish it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STREAM = "facts"
 CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
+OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
 _FACT = Fact.__table__  # type: ignore[attr-defined]
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
 
@@ -57,6 +61,7 @@ class SyncOutcome:
     rows_read: int = 0
     rows_written: int = 0
     is_cut_short: bool = False  # the budget ran out before windows could be planned
+    days_done: set[date] = field(default_factory=set)
 
     @property
     def is_complete(self) -> bool:
@@ -154,16 +159,14 @@ def sync_source(
         coverage = replace(coverage, history_start=request.since)
     outcome = SyncOutcome()
     budget = Budget(request.deadline)
-    run_plan = RunPlan()
+    run_plan, windows = RunPlan(), []
     try:
-        run_plan = _prepare(connector, state, request, lookback_days=lookback_days, budget=budget)
+        run_plan = _prepare(connector, state, request, budget=budget)
         windows = plan_windows(
             coverage,
             tz=connector.timezone(),
             request=request,
-            lookback_days=lookback_days
-            if run_plan.lookback_days is None
-            else run_plan.lookback_days,
+            lookback_days=lookback_days,
             initial_days=initial_days,
             changed_days=run_plan.changed_days,
         )
@@ -185,10 +188,11 @@ def sync_source(
     except BaseException as exc:
         _record_failure(engine, spec.id, exc, now=request.now)
         raise
-    saved = run_plan.state if outcome.is_complete else None
-    _record_success(
-        engine, spec.id, now=request.now, complete=outcome.is_complete, connector_state=saved
-    )
+    pending = None
+    if request.until is None and not outcome.is_cut_short:
+        recent = _recent_start(coverage, connector.timezone(), lookback_days)
+        pending = _pending_after(state, run_plan, windows, outcome, recent_start=recent)
+    _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete, pending=pending)
     return outcome
 
 
@@ -215,6 +219,7 @@ def _sync_windows(
             return
         coverage = extend_coverage(coverage, window, request.now)
         replace_window(engine, spec, window, rows, state=_with(state, coverage))
+        outcome.days_done.add(window.day)
         outcome.windows_done += 1
         outcome.rows_read += len(rows)
         outcome.rows_written += len(rows)
@@ -223,18 +228,43 @@ def _sync_windows(
 
 
 def _prepare(
-    connector: Connector,
-    state: SyncState,
-    request: SyncRequest,
-    *,
-    lookback_days: int,
-    budget: Budget,
+    connector: Connector, state: SyncState, request: SyncRequest, *, budget: Budget
 ) -> RunPlan:
-    """The connector's plan for this run; an explicit --until range takes only its time zone."""
-    saved: Mapping[str, Any] = (state.pending or {}).get(CONNECTOR_STATE) or {}
+    """The connector's plan with the days owed by earlier runs; an explicit --until range
+    takes nothing from it (the connector may still learn its time zone)."""
+    pending = state.pending or {}
+    saved: Mapping[str, Any] = pending.get(CONNECTOR_STATE) or {}
     budget.check()
-    run_plan = connector.prepare(saved, now=request.now, lookback_days=lookback_days, budget=budget)
-    return RunPlan() if request.until is not None else run_plan
+    run_plan = connector.prepare(saved, now=request.now, budget=budget)
+    if request.until is not None:
+        return RunPlan()
+    owed = frozenset(date.fromisoformat(d) for d in pending.get(OWED_DAYS, []))
+    return replace(run_plan, changed_days=run_plan.changed_days | owed)
+
+
+def _pending_after(
+    state: SyncState,
+    run_plan: RunPlan,
+    windows: list[Window],
+    outcome: SyncOutcome,
+    *,
+    recent_start: date | None,
+) -> dict[str, Any]:
+    """`sync_state.pending` after a run: the connector's new state, and the days still owed.
+
+    Recent days are not owed: the watermark stays before an unfinished one, so the next run's
+    lookback fetches it anyway.
+    """
+    pending = dict(state.pending or {})
+    if run_plan.state is not None:
+        pending[CONNECTOR_STATE] = dict(run_plan.state)
+    owed = {
+        w.day
+        for w in windows
+        if w.day in run_plan.changed_days and (recent_start is None or w.day < recent_start)
+    } - outcome.days_done
+    pending[OWED_DAYS] = sorted(d.isoformat() for d in owed)
+    return pending
 
 
 def _fetch(
@@ -323,7 +353,7 @@ def _record_success(
     *,
     now: datetime,
     complete: bool,
-    connector_state: Mapping[str, Any] | None = None,
+    pending: dict[str, Any] | None = None,
 ) -> None:
     with Session(engine) as session, session.begin():
         state = session.get(SyncState, (source_id, STREAM)) or SyncState(
@@ -332,9 +362,8 @@ def _record_success(
         if complete:
             state.last_success_at = now
             state.consecutive_failures = 0
-        if connector_state is not None:
-            # A new dict, so the JSON column is seen as changed.
-            state.pending = {**(state.pending or {}), CONNECTOR_STATE: dict(connector_state)}
+        if pending is not None:
+            state.pending = pending  # a new dict, so the JSON column is seen as changed
         state.updated_at = utcnow()
         session.add(state)
 

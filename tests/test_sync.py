@@ -256,26 +256,38 @@ def test_budget_cuts_a_slow_upstream_short_without_committing_its_window(
     assert database.scalar("SELECT count(*) FROM sync_state WHERE consecutive_failures > 0") == 0
 
 
-def _runs_and_windows(cli: CliInvoker, db: Database) -> tuple[object, list[str]]:
+def _pending(db: Database) -> dict[str, object]:
     pending = db.scalar("SELECT pending FROM sync_state")
-    state = json.loads(pending) if isinstance(pending, str) else pending
-    jobs = json.loads(cli.ok("jobs", "list", "--json").stdout)
-    return (state or {}).get("connector", {}).get("runs"), [str(j["windows"]) for j in jobs]
+    return dict(json.loads(pending) if isinstance(pending, str) else pending or {})
 
 
-def test_a_connector_widens_a_run_and_its_state_is_saved_only_when_the_run_completes(
+def _windows(cli: CliInvoker) -> int:
+    return int(json.loads(cli.ok("jobs", "list", "--json").stdout)[0]["windows"])
+
+
+def test_a_connector_adds_days_to_a_run_and_a_cut_short_run_owes_them_to_the_next(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
     monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:PlanningConnector")
     setup_org(cli, "woo", settings=("changed=2026-03-02", "latency_seconds=0.05"))
-    cli.ok("sync", "demo", "--since", "2026-03-01")  # first run: 10 days, state saved
-    assert _runs_and_windows(cli, database) == (1, ["10"])
+    cli.ok("sync", "demo", "--since", "2026-03-01")  # a first run: its 10 days only
+    assert _windows(cli) == 10
+    assert _pending(database) == {
+        "connector": {"widened_on": "2026-03-10", "runs": 1},
+        "owed_days": [],
+    }
     clock.advance(hours=1)  # same day: lookback 2 (03-08..03-10) + the changed day 03-02
     cli.ok("sync", "demo")
-    assert _runs_and_windows(cli, database) == (2, ["4", "10"])
-    clock.advance(days=1)  # a new day: lookback widened to 5 (03-05..03-11) + 03-02
+    assert _windows(cli) == 4
+    clock.advance(days=1)  # a new day: 03-08..03-11, then 03-02 and the daily 03-06, 03-07
     assert cli("sync", "demo", "--max-seconds", "0.12").exit_code == 75
-    assert _runs_and_windows(cli, database)[0] == 2  # cut short: the state is not saved
-    cli.ok("sync", "demo")  # so the next run is widened again
-    runs, windows = _runs_and_windows(cli, database)
-    assert (runs, windows[0]) == (3, "8")
+    pending = _pending(database)
+    assert pending["connector"] == {"widened_on": "2026-03-11", "runs": 3}
+    owed = [str(d) for d in pending["owed_days"]]  # type: ignore[attr-defined]
+    assert owed and set(owed) <= {"2026-03-02", "2026-03-06", "2026-03-07"}
+    before = len(database.rows("SELECT id FROM fact_change"))
+    cli.ok("sync", "demo")  # not widened again today, but the owed days are fetched
+    assert _pending(database)["owed_days"] == []
+    starts = [str(r[0]) for r in database.rows("SELECT range_start FROM fact_change ORDER BY id")]
+    fetched = {s[:10] for s in starts[before:]}  # Berlin days start at 23:00 UTC the day before
+    assert {str(date.fromisoformat(d) - timedelta(days=1)) for d in owed} <= fetched

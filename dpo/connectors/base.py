@@ -93,14 +93,13 @@ class FactRow:
 class RunPlan:
     """What a connector asks of one run, decided before its windows are planned.
 
-    `lookback_days` replaces the source's lookback for this run (e.g. a restatement window
-    fetched once a day); `changed_days` are local days the upstream says changed since the last
-    run (they are re-fetched when they lie inside the synced range); `state` is the
-    connector's own bookkeeping, saved only when the run completes every window, so an
-    interrupted run is simply repeated.
+    `changed_days` are local days to fetch again beyond the usual lookback: days the upstream
+    says changed since the last run, or a restatement window fetched once a day. They are
+    fetched after the recent days, when they lie inside the synced range. `state` is the
+    connector's own bookkeeping, saved when the run ends without an error; changed days that a
+    time budget left undone are carried over to the next run by the engine.
     """
 
-    lookback_days: int | None = None
     changed_days: frozenset[date] = frozenset()
     state: Mapping[str, Any] | None = None
 
@@ -143,13 +142,11 @@ class Connector(ABC):
         """Check a new source's account and settings; fill defaults. Raise ValueError if bad."""
         return dict(settings)
 
-    def prepare(
-        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
-    ) -> RunPlan:
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
         """Look at the connector's saved `state` (and the upstream) before a run; see RunPlan.
 
         Called once per run before `timezone()`, so a connector may learn its upstream's time
-        zone here. `lookback_days` is the source's configured lookback.
+        zone here.
         """
         return RunPlan()
 
@@ -173,13 +170,13 @@ class Connector(ABC):
 
 
 def once_a_day(
-    state: Mapping[str, Any], *, key: str, today: date, days: int, lookback_days: int
-) -> tuple[int, dict[str, Any]]:
-    """The lookback of a run that widens to `days` on the first run of each local day.
+    state: Mapping[str, Any], *, key: str, today: date, days: int
+) -> tuple[frozenset[date], dict[str, Any]]:
+    """The `days` local days before `today`, on the first run of each day; none on the others.
 
-    Returns the run's lookback and the state to save once it completes (recording `today`
-    under `key`), so a widened run that is interrupted is widened again by the next run.
+    Returns those days and the state to save (recording `today` under `key`).
     """
     if state.get(key) == today.isoformat():
-        return lookback_days, dict(state)
-    return max(days, lookback_days), {**state, key: today.isoformat()}
+        return frozenset(), dict(state)
+    window = frozenset(today - timedelta(days=n) for n in range(1, days + 1))
+    return window, {**state, key: today.isoformat()}

@@ -82,9 +82,7 @@ class GaConnector(Connector):
 
     # --- the engine's hooks -------------------------------------------------------------------
 
-    def prepare(
-        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
-    ) -> RunPlan:
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
         if self._tz is None:
             reported = self._probe(budget).metadata.time_zone
             try:

@@ -43,7 +43,7 @@ class MetaConnector(Connector):
     """A Meta ad account; the source's account is its id (`act_123…` or the digits)."""
 
     kind = "meta"
-    default_lookback_days = 1  # today and yesterday; the daily restatement widens it
+    default_lookback_days = 1  # today and yesterday; restatement is once a day
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)
@@ -65,19 +65,13 @@ class MetaConnector(Connector):
 
     # --- the engine's hooks -------------------------------------------------------------------
 
-    def prepare(
-        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
-    ) -> RunPlan:
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
         self._learn_account(budget)
         today = now.astimezone(self.timezone()).date()
-        lookback, new_state = once_a_day(
-            state,
-            key="restated_on",
-            today=today,
-            days=self.config.restatement_days,
-            lookback_days=lookback_days,
+        restate, new_state = once_a_day(
+            state, key="restated_on", today=today, days=self.config.restatement_days
         )
-        return RunPlan(lookback_days=lookback, state=new_state)
+        return RunPlan(changed_days=restate, state=new_state)
 
     def timezone(self) -> ZoneInfo:
         return self._tz or ZoneInfo(self.spec.org_timezone)

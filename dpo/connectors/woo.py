@@ -114,16 +114,10 @@ class WooConnector(Connector):
 
     # --- the engine's hooks -------------------------------------------------------------------
 
-    def prepare(
-        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
-    ) -> RunPlan:
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
         today = now.astimezone(self.timezone()).date()
-        lookback, new_state = once_a_day(
-            state,
-            key="rescanned_on",
-            today=today,
-            days=self.config.rescan_days,
-            lookback_days=lookback_days,
+        rescan, new_state = once_a_day(
+            state, key="rescanned_on", today=today, days=self.config.rescan_days
         )
         changed: set[date] = set()
         mark = state.get("modified_after")
@@ -131,7 +125,7 @@ class WooConnector(Connector):
             since = datetime.fromisoformat(mark) - timedelta(minutes=self.config.overlap_minutes)
             changed = self._changed_days(since, budget)
         new_state["modified_after"] = now.astimezone(UTC).isoformat()
-        return RunPlan(lookback_days=lookback, changed_days=frozenset(changed), state=new_state)
+        return RunPlan(changed_days=rescan | changed, state=new_state)
 
     def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         params = {

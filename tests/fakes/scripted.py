@@ -43,8 +43,8 @@ class ScriptedConnector(DemoConnector):
 
 
 class PlanningConnector(ScriptedConnector):
-    """Demo data with a run plan: days named in the `changed` setting, a 5-day lookback on the
-    first run of each local day, and a count of completed runs in its state."""
+    """Demo data with a run plan: days named in the `changed` setting, the 5 days before today
+    on the first run of each local day, and a count of finished runs in its state."""
 
     @classmethod
     def normalize_settings(
@@ -54,16 +54,12 @@ class PlanningConnector(ScriptedConnector):
         out = super().normalize_settings(account, rest, today=today)
         return {**out, "changed": settings.get("changed", "")}
 
-    def prepare(
-        self, state: Mapping[str, Any], *, now: datetime, lookback_days: int, budget: Budget
-    ) -> RunPlan:
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
         changed = str(self.spec.settings.get("changed", ""))
         today = now.astimezone(self.timezone()).date()
-        lookback, new_state = once_a_day(
-            state, key="widened_on", today=today, days=5, lookback_days=lookback_days
-        )
+        daily, new_state = once_a_day(state, key="widened_on", today=today, days=5)
+        named = frozenset(date.fromisoformat(d) for d in changed.split(",") if d)
         return RunPlan(
-            lookback_days=lookback,
-            changed_days=frozenset(date.fromisoformat(d) for d in changed.split(",") if d),
+            changed_days=daily | named,
             state={**new_state, "runs": int(state.get("runs", 0)) + 1},
         )
