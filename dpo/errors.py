@@ -7,9 +7,7 @@ only the API maps them to HTTP statuses.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -17,17 +15,6 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 3
 EXIT_REFUSED = 4
 EXIT_TRY_LATER = 75
-
-
-_SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
-
-
-def most_serious(codes: Iterable[int]) -> int:
-    """The most serious of some exit codes: 1 > 3 > 4 > 75 > 0 (others count as 1)."""
-    seen = set(codes)
-    if seen - {EXIT_OK, *_SEVERITY}:
-        return EXIT_UNEXPECTED
-    return next((c for c in _SEVERITY if c in seen), EXIT_OK)
 
 
 class DpoError(Exception):
@@ -108,14 +95,3 @@ def describe(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     first = " ".join(text.split())
     return scrub(first)[:1000]
-
-
-class ScrubbingFilter(logging.Filter):
-    """Scrub every log record (ours and the libraries', e.g. URLs with tokens in debug logs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True

@@ -7,28 +7,31 @@ of a run over many sources is the most serious of its jobs'.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, SQLModel, col, select
 
-from dpo import connectors
+from dpo import connectors, monitoring
 from dpo.connectors.base import Connector
 from dpo.errors import (
+    EXIT_CONFIG,
     EXIT_OK,
+    EXIT_REFUSED,
     EXIT_TRY_LATER,
     EXIT_UNEXPECTED,
     ConfigError,
     DpoError,
+    InvalidInputError,
     LockHeldError,
     describe,
-    most_serious,
 )
 from dpo.orgs import get_org
 from dpo.settings import get_settings
@@ -40,6 +43,9 @@ from dpo.sync import OnWindow, SyncRequest, sync_source
 from dpo.vocab import JobStatus
 
 log = logging.getLogger(__name__)
+
+_SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
+_HEALTHY = (EXIT_OK, EXIT_TRY_LATER)
 
 
 @dataclass
@@ -81,7 +87,13 @@ class JobTarget:
 
 def overall_exit_code(results: Sequence[JobResult]) -> int:
     """The most serious exit code among the jobs: 1 > 3 > 4 > 75 > 0."""
-    return most_serious(r.exit_code for r in results)
+    return overall_exit_code_of(r.exit_code for r in results)
+
+
+def overall_exit_code_of(codes: Iterable[int]) -> int:
+    """The most serious of some exit codes: 1 > 3 > 4 > 75 > 0."""
+    seen = set(codes)
+    return next((c for c in _SEVERITY if c in seen), EXIT_OK)
 
 
 def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobResult:
@@ -94,10 +106,25 @@ def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobR
             result = _run_body(target, body, run_id)
             _finish_run(engine, run_id, result)
     except LockHeldError as exc:
-        result = JobResult(target.job, target.label, JobStatus.skipped, exc.exit_code, exc.message)
+        message = f"another process is running {target.job} for {target.label}"
+        result = JobResult(target.job, target.label, JobStatus.skipped, exc.exit_code, message)
         result.run_id = _start_run(engine, target, status=JobStatus.skipped)
         _finish_run(engine, result.run_id, result)
     result.seconds = time.monotonic() - started
+    log.info(
+        "job %s %s: %s",
+        target.job,
+        target.label,
+        result.status.value,
+        extra={
+            "job": target.job,
+            "target": target.label,
+            "status": result.status.value,
+            "rows_written": result.rows_written,
+            "seconds": round(result.seconds, 3),
+        },
+    )
+    monitoring.export_textfile(engine)
     return result
 
 
@@ -152,6 +179,7 @@ def _start_run(engine: Engine, target: JobTarget, *, status: JobStatus = JobStat
             job=target.job,
             org_id=target.org_id,
             source_id=target.source_id,
+            started_at=utcnow(),  # the clock the run's `now` comes from (peers compare them)
             status=status.value,
             host=socket.gethostname(),
             pid=os.getpid(),
@@ -180,14 +208,62 @@ def _finish_run(engine: Engine, run_id: int, result: JobResult) -> None:
 WindowProgress = Callable[[str], OnWindow]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` (1-based) of `count`: a deterministic share of the organizations."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`I/N`, e.g. `2/3`."""
+        index, sep, count = text.partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = cls(0, 0)
+        if not sep or not 1 <= shard.index <= shard.count:
+            raise InvalidInputError(f"invalid shard {text!r}: use I/N with 1 <= I <= N, e.g. 2/3")
+        return shard
+
+    def owns(self, org_slug: str) -> bool:
+        """True when this shard handles the organization (stable across runs and servers)."""
+        digest = hashlib.blake2b(org_slug.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index - 1
+
+
 def run_sync(
     kind: str,
     request: SyncRequest,
     *,
     org_slugs: Sequence[str] | None = None,
+    shard: Shard | None = None,
     progress: WindowProgress | None = None,
 ) -> list[JobResult]:
     """Sync every enabled source of `kind` (of some organizations), one job per source."""
+    job = f"sync {kind}"
+    monitoring.ping(job, "start")
+    try:
+        results = _sync_sources(
+            job, kind, request, org_slugs=org_slugs, shard=shard, progress=progress
+        )
+    except BaseException:
+        monitoring.ping(job, "fail")
+        raise
+    monitoring.ping(job, "fail" if overall_exit_code(results) not in _HEALTHY else "success")
+    return results
+
+
+def _sync_sources(
+    job: str,
+    kind: str,
+    request: SyncRequest,
+    *,
+    org_slugs: Sequence[str] | None,
+    shard: Shard | None,
+    progress: WindowProgress | None,
+) -> list[JobResult]:
     engine = ready_engine()
     connector_cls = connectors.connector_class(kind)
     with Session(engine, expire_on_commit=False) as session:
@@ -198,10 +274,12 @@ def run_sync(
             f"no enabled {kind} sources {scope}to sync",
             hint=f"add one with `dpo sources add ORG {kind} --account …`",
         )
+    if shard is not None:
+        pairs = [(s, o) for s, o in pairs if shard.owns(o.slug)]
     results = []
     for source, org in pairs:
         target = JobTarget(
-            job=f"sync {kind}",
+            job=job,
             lock=f"sync:source:{source.id}",
             label=f"{org.slug}/{source.name}",
             org_id=org.id,
@@ -210,6 +288,7 @@ def run_sync(
         on_window = progress(target.label) if progress else None
         body = _sync_body(
             engine,
+            target=target,
             connector_cls=connector_cls,
             source=source,
             org=org,
@@ -223,6 +302,7 @@ def run_sync(
 def _sync_body(
     engine: Engine,
     *,
+    target: JobTarget,
     connector_cls: type[Connector],
     source: Source,
     org: Organization,
@@ -232,6 +312,8 @@ def _sync_body(
     def body() -> Work:
         if request.deadline is not None and time.monotonic() >= request.deadline:
             return Work(JobStatus.partial, message="time budget spent before this source began")
+        if _is_scheduled(request) and _done_by_peer(engine, target, since=request.now):
+            return Work(JobStatus.skipped, message="synced by another process during this run")
         settings = get_settings()
         connector = connector_cls(spec_for(source, org))
         lookback = source.lookback_days
@@ -264,6 +346,29 @@ def _sync_body(
         return work
 
     return body
+
+
+def _is_scheduled(request: SyncRequest) -> bool:
+    """A plain run (as cron starts it), not an explicit backfill or re-fetch."""
+    return request.since is None and request.until is None
+
+
+def _done_by_peer(engine: Engine, target: JobTarget, *, since: datetime) -> bool:
+    """True when another process synced this source successfully after `since`.
+
+    Several servers run the same crontab; the lock stops them syncing one source at the same
+    time, and this stops the later one syncing it again right after.
+    """
+    with Session(engine) as session:
+        found = session.exec(
+            select(JobRun.id).where(
+                JobRun.job == target.job,
+                JobRun.source_id == target.source_id,
+                JobRun.status == JobStatus.ok.value,
+                col(JobRun.started_at) >= since,
+            )
+        ).first()
+    return found is not None
 
 
 # --- history -----------------------------------------------------------------------------------

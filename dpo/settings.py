@@ -44,6 +44,24 @@ class SyncSettings(BaseModel):
     max_seconds: float | None = Field(default=None, gt=0)
 
 
+class MonitoringSettings(BaseModel):
+    """Where job outcomes are reported beyond the job_run table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    textfile: Path | None = None
+    ping: dict[str, str] = Field(default_factory=dict)
+    ping_timeout: float = Field(default=5.0, gt=0, le=60)
+
+
+class StatusSettings(BaseModel):
+    """When `dpo status` calls a source stale."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stale_after_minutes: int = Field(default=120, ge=1)
+
+
 class ConnectorSettings(BaseModel):
     """Per-kind defaults (`[ga]`, `[meta]`, `[woo]`, `[demo]`); a source may override them."""
 
@@ -116,9 +134,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    log_format: Literal["text", "json"] = "text"
     sync: SyncSettings = SyncSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    status: StatusSettings = StatusSettings()
     ga: GaSettings = GaSettings()
     meta: MetaSettings = MetaSettings()
     woo: WooSettings = WooSettings()
@@ -150,14 +168,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = InitSettingsSource(settings_cls, init_kwargs=_read_toml(_config_path()))
+        toml = InitSettingsSource(settings_cls, init_kwargs=_read_toml(config_path()))
         return (init_settings, env_settings, toml)
 
 
 _explicit_config: Path | None = None
 
 
-def _config_path() -> tuple[Path, bool]:
+def config_path() -> tuple[Path, bool]:
+    """The config file to read, and whether it must exist (it was named explicitly)."""
     if _explicit_config is not None:
         return _explicit_config, True
     if env := os.environ.get("DPO_CONFIG"):

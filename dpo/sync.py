@@ -18,26 +18,27 @@ no single run can finish it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
-from dpo.storage.models import METRICS, Fact, FactChange, SyncState, utcnow
+from dpo.storage.ingest import replace_facts
+from dpo.storage.models import FactChange, SyncState, utcnow
 
 log = logging.getLogger(__name__)
 
 STREAM = "facts"
 CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
 OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
-_FACT = Fact.__table__  # type: ignore[attr-defined]
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
+_STATE = SyncState.__table__  # type: ignore[attr-defined]
 
 OnWindow = Callable[[int, int, Window], None]
 
@@ -211,18 +212,25 @@ def _sync_windows(
     """Fetch and replace each window in turn; stop quietly when the budget runs out."""
     spec = connector.spec
     for window in windows:
+        grown = extend_coverage(coverage, window, request.now)
         try:
             budget.check()
-            rows = _fetch(connector, window, request.now, budget)
+            written = replace_window(
+                engine,
+                connector,
+                window,
+                state=_with(state, grown),
+                budget=budget,
+                now=request.now,
+            )
         except BudgetSpentError:
             log.info("%s: time budget spent before %s was done", spec.label, window.day)
             return
-        coverage = extend_coverage(coverage, window, request.now)
-        replace_window(engine, spec, window, rows, state=_with(state, coverage))
+        coverage = grown
         outcome.days_done.add(window.day)
         outcome.windows_done += 1
-        outcome.rows_read += len(rows)
-        outcome.rows_written += len(rows)
+        outcome.rows_read += written
+        outcome.rows_written += written
         if on_window:
             on_window(outcome.windows_done, len(windows), window)
 
@@ -267,58 +275,20 @@ def _pending_after(
     return pending
 
 
-def _fetch(
-    connector: Connector, window: Window, now: datetime, budget: Budget
-) -> list[dict[str, Any]]:
-    spec = connector.spec
-    rows = []
-    for row in connector.fetch_window(window, now=now, budget=budget):
-        if not window.contains(row.period_start):
-            raise DpoError(
-                f"{spec.label}: the {spec.kind} connector returned a fact for "
-                f"{row.period_start.isoformat()}, outside the window {window.day}"
-            )
-        rows.append(fact_values(row, spec))
-    return rows
-
-
-def fact_values(row: FactRow, spec: SourceSpec) -> dict[str, Any]:
-    """The `fact` table values of a connector row."""
-    values: dict[str, Any] = {
-        "source_id": spec.id,
-        "org_id": spec.org_id,
-        "grain": row.grain.value,
-        "period_start": row.period_start,
-        "channel": row.channel,
-        "campaign": row.campaign,
-        "campaign_name": row.campaign_name,
-        "currency": row.currency,
-    }
-    for metric in METRICS:
-        values[metric] = getattr(row, metric)
-    return values
-
-
 def replace_window(
     engine: Engine,
-    spec: SourceSpec,
+    connector: Connector,
     window: Window,
-    rows: list[dict[str, Any]],
     *,
     state: SyncState,
-) -> None:
-    """Replace the source's facts in `window` with `rows` and save `state`, atomically."""
-    with Session(engine) as session, session.begin():
-        session.execute(
-            delete(_FACT).where(
-                _FACT.c.source_id == spec.id,
-                _FACT.c.period_start >= window.start,
-                _FACT.c.period_start < window.end,
-            )
-        )
-        if rows:
-            session.execute(insert(_FACT), rows)
-        session.execute(
+    budget: Budget,
+    now: datetime,
+) -> int:
+    """Fetch `window` and replace the source's facts in it, with `state`, atomically."""
+    spec = connector.spec
+
+    def bookkeeping(conn: Connection) -> None:
+        conn.execute(
             insert(_FACT_CHANGE).values(
                 org_id=spec.org_id,
                 source_id=spec.id,
@@ -327,7 +297,52 @@ def replace_window(
                 created_at=utcnow(),
             )
         )
-        session.merge(state)
+        key = (_STATE.c.source_id == state.source_id, _STATE.c.stream == state.stream)
+        conn.execute(delete(_STATE).where(*key))
+        conn.execute(insert(_STATE).values(**state.model_dump()))
+
+    rows = fact_tuples(connector.fetch_window(window, now=now, budget=budget), spec, window)
+    return replace_facts(
+        engine,
+        rows,
+        source_id=spec.id,
+        start=window.start,
+        end=window.end,
+        bookkeeping=bookkeeping,
+    )
+
+
+def fact_tuples(
+    rows: Iterable[FactRow], spec: SourceSpec, window: Window
+) -> Iterator[tuple[Any, ...]]:
+    """Connector rows as `fact` tuples (FACT_COLUMNS order), refusing rows outside `window`."""
+    for row in rows:
+        if not window.contains(row.period_start):
+            raise DpoError(
+                f"{spec.label}: the {spec.kind} connector returned a fact for "
+                f"{row.period_start.isoformat()}, outside the window {window.day}"
+            )
+        yield (
+            spec.id,
+            spec.org_id,
+            row.grain.value,
+            row.period_start,
+            row.channel,
+            row.campaign,
+            row.campaign_name,
+            row.currency,
+            row.impressions,
+            row.clicks,
+            row.spend,
+            row.sessions,
+            row.users,
+            row.conversions,
+            row.revenue,
+            row.orders,
+            row.refunds,
+            row.attributed_conversions,
+            row.attributed_revenue,
+        )
 
 
 def _load_state(engine: Engine, source_id: int) -> SyncState:

@@ -190,7 +190,7 @@ def test_held_lock_skips_with_exit_75_and_touches_nothing(
     with hold_lock(database.engine, f"sync:source:{source_id}"):
         result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
     assert result.exit_code == 75
-    assert "already running" in result.stderr
+    assert "another process is running sync demo for acme/demo:ga" in result.stderr
     assert facts(database) == before and state(database) == state_before
     assert json.loads(cli.ok("jobs", "list", "--json").stdout)[0]["status"] == "skipped"
 

@@ -92,7 +92,7 @@ def test_two_concurrent_syncs_of_one_source_one_exits_75(
     _out2, err2 = second.communicate(timeout=60)
     _out1, err1 = first.communicate(timeout=60)
     assert (first.returncode, second.returncode) == (0, 75), (err1, err2)
-    assert "already running" in err2
+    assert "another process is running sync demo for acme/demo:ga" in err2
     reference = facts(database)
     assert len(reference) == 10 * 24 * 6
     assert (
@@ -101,3 +101,73 @@ def test_two_concurrent_syncs_of_one_source_one_exits_75(
     )
     statuses = sorted(s for (s,) in database.rows("SELECT status FROM job_run"))
     assert statuses == ["ok", "skipped"]
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_concurrent_syncs_share_ten_organizations_without_doing_anything_twice(
+    cli: CliInvoker, database: Database, isolated: Path, processes: int
+) -> None:
+    for i in range(10):
+        cli.ok(
+            "orgs",
+            "add",
+            f"org-{i}",
+            "--name",
+            f"Org {i}",
+            "--timezone",
+            "UTC",
+            "--currency",
+            "EUR",
+        )
+        cli.ok(
+            "sources",
+            "add",
+            f"org-{i}",
+            "demo",
+            "--account",
+            "woo",
+            "--setting",
+            "latency_seconds=0.01",
+        )
+    procs = [dpo(database, isolated, "sync", "demo", "--quiet") for _ in range(processes)]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert set(codes) <= {0, 75}, outcomes
+    assert [err for _, err in outcomes if "Error" in err] == []
+    synced = database.rows(
+        "SELECT source_id, count(*) FROM job_run WHERE status = 'ok' GROUP BY source_id"
+    )
+    assert sorted(n for _, n in synced) == [1] * 10  # every source exactly once
+    per_source = database.rows("SELECT source_id, count(*) FROM fact GROUP BY source_id")
+    assert len(per_source) == 10 and len({n for _, n in per_source}) == 1
+    by_process = database.rows("SELECT pid, count(*) FROM job_run WHERE status = 'ok' GROUP BY pid")
+    assert len(by_process) >= 2  # the work was shared
+
+
+def test_a_slow_upstream_with_a_budget_exits_75_having_committed_whole_windows(
+    cli: CliInvoker, database: Database, isolated: Path
+) -> None:
+    setup_org(cli, "woo", settings=("latency_seconds=0.8",))
+    started = time.monotonic()
+    proc = dpo(
+        database,
+        isolated,
+        "sync",
+        "demo",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-31",
+        "--max-seconds",
+        "5",
+        "--quiet",
+    )
+    _, err = proc.communicate(timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 75, err
+    assert "time budget spent after" in err
+    assert elapsed < 5 + 4  # the budget, plus interpreter start-up and a margin
+    hours = database.rows("SELECT period_start FROM fact")
+    windows = database.scalar("SELECT windows FROM job_run")
+    assert 3 <= windows < 31  # type: ignore[operator]
+    assert len(hours) == 24 * windows  # type: ignore[operator]  # whole days only

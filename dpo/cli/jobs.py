@@ -27,7 +27,7 @@ def list_(
         render.print_json(items)
         return
     render.print_table(
-        "Recent jobs",
+        "Recent jobs (times in UTC)",
         ["id", "job", "org", "source", "status", "started", "seconds", "rows", "error"],
         [
             (

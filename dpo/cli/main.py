@@ -6,9 +6,7 @@ Command modules import only typer, rich and dpo's light modules at import time; 
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 from dpo import __version__
-from dpo.cli import db, demo, goals, jobs, orgs, sources, sync
-from dpo.errors import EXIT_UNEXPECTED, DpoError, ScrubbingFilter, describe
+from dpo.cli import db, demo, doctor, goals, jobs, orgs, sources, status, sync
+from dpo.cli.logs import LogFormat, setup_logging
+from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
 
 class DpoGroup(TyperGroup):
@@ -78,6 +77,12 @@ def root(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log one line per job event on stderr.")
+    ] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="Log lines as text or JSON.")
+    ] = LogFormat.text,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -86,19 +91,15 @@ def root(
     """Digital Performance Optimizer."""
     from dpo.settings import configure
 
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(ScrubbingFilter())
+    setup_logging(debug=debug, verbose=verbose, fmt=log_format)
     configure(config_file=config)
 
 
 app.command("init")(db.init)
 app.command("demo")(demo.demo)
 app.command("sync")(sync.sync)
+app.command("status")(status.status)
+app.command("doctor")(doctor.doctor)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(sources.app, name="sources")
 app.add_typer(goals.app, name="goals")

@@ -46,7 +46,7 @@ def cell(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Enum):

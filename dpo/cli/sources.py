@@ -104,7 +104,7 @@ def test(
 ) -> None:
     """Check each source's credentials of ORG with one cheap call (exit 4 if refused)."""
     from dpo import sources
-    from dpo.errors import most_serious
+    from dpo.jobs import overall_exit_code_of
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -117,4 +117,4 @@ def test(
                 typer.echo(f"{c.source}: ok — {c.message}")
             else:
                 typer.echo(f"Error: {c.source}: {c.message}", err=True)
-    raise typer.Exit(most_serious(c.exit_code for c in checks))
+    raise typer.Exit(overall_exit_code_of(c.exit_code for c in checks))

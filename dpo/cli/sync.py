@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dpo.cli import render
-from dpo.vocab import SourceKind
+from dpo.vocab import JobStatus, SourceKind
 
 if TYPE_CHECKING:
     from dpo.connectors.base import Window
@@ -40,13 +40,17 @@ def sync(
         float | None,
         typer.Option(min=0.1, help="Time budget; stops at a window boundary (exit 75)."),
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(metavar="I/N", help="Only organizations of shard I of N (several servers)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something fails.")
     ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
-    from dpo.jobs import overall_exit_code, run_sync
+    from dpo.jobs import Shard, overall_exit_code, run_sync
     from dpo.settings import get_settings
     from dpo.storage.models import utcnow
     from dpo.sync import SyncRequest
@@ -63,7 +67,13 @@ def sync(
         deadline=time.monotonic() + budget if budget else None,
     )
     with progress_bars(enabled=not quiet and not json_) as progress:
-        results = run_sync(kind.value, request, org_slugs=org, progress=progress)
+        results = run_sync(
+            kind.value,
+            request,
+            org_slugs=org,
+            shard=Shard.parse(shard) if shard else None,
+            progress=progress,
+        )
     report_results(results, quiet=quiet, json_=json_)
     raise typer.Exit(overall_exit_code(results))
 
@@ -78,7 +88,10 @@ def report_results(results: Sequence[JobResult], *, quiet: bool, json_: bool) ->
             f"{r.label}: {r.status.value}, {r.windows} windows, {r.rows_written:,} rows "
             f"in {r.seconds:.1f}s"
         )
-        if r.exit_code:
+        if r.status is JobStatus.skipped:
+            if not quiet:
+                typer.echo(f"{r.label}: skipped: {r.message}", err=True)
+        elif r.exit_code:
             typer.echo(f"Error: {line}: {r.message}", err=True)
         elif not quiet:
             typer.echo(line)

@@ -58,7 +58,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the database folder {folder}: {exc.strerror}",
+                hint="set DPO_HOME (or DPO_DATABASE_URL) to a writable place",
+            ) from None
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

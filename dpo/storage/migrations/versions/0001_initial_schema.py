@@ -136,8 +136,6 @@ def upgrade() -> None:
         sa.Column("refunds", sa.Numeric(precision=20, scale=6), nullable=True),
         sa.Column("attributed_conversions", sa.Numeric(precision=20, scale=6), nullable=True),
         sa.Column("attributed_revenue", sa.Numeric(precision=20, scale=6), nullable=True),
-        sa.ForeignKeyConstraint(["org_id"], ["organization.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["source_id"], ["source.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("source_id", "grain", "period_start", "channel", "campaign"),
     )
     with op.batch_alter_table("fact", schema=None) as batch_op:

@@ -1,0 +1,20 @@
+"""`dpo doctor`: one line per check, with a fix for each failure."""
+
+from __future__ import annotations
+
+import typer
+
+
+def doctor() -> None:
+    """Check configuration, DPO_HOME, time zones, the database and its schema, and the clock."""
+    from dpo.doctor import run_checks
+    from dpo.jobs import overall_exit_code_of
+    from dpo.storage.models import utcnow
+
+    codes = []
+    for check in run_checks(now=utcnow()):
+        mark = "ok  " if check.ok else "FAIL"
+        fix = f" — fix: {check.fix}" if check.fix else ""
+        typer.echo(f"{mark} {check.name}: {check.detail}{fix}", err=not check.ok)
+        codes.append(check.exit_code)
+    raise typer.Exit(overall_exit_code_of(codes))

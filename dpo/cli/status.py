@@ -1,0 +1,62 @@
+"""`dpo status`: is every source fresh? Exits 1 when something is stale, for monitors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dpo.cli import render
+
+
+def status(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    stale_after: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Minutes since the last successful sync before a source is "
+            "stale (default: status.stale_after_minutes, 120).",
+        ),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Show per source the last successful sync, data freshness and failures, and the latest
+    run of every job; exit 1 when an enabled source is stale or has never synced."""
+    from datetime import timedelta
+
+    from dpo.settings import get_settings
+    from dpo.status import get_status
+    from dpo.storage.db import session_scope
+    from dpo.storage.models import utcnow
+
+    minutes = stale_after or get_settings().status.stale_after_minutes
+    with session_scope() as s:
+        report = get_status(s, now=utcnow(), stale_after=timedelta(minutes=minutes), org_slug=org)
+    if json_:
+        render.print_json({**report.model_dump(), "has_problems": report.has_problems})
+    else:
+        render.print_table(
+            "Sources (times in UTC)",
+            ["org", "source", "last success", "newest data", "lag (min)", "failures", "problem"],
+            [
+                (
+                    x.org,
+                    x.source,
+                    x.last_success_at,
+                    x.newest_fact_at,
+                    x.lag_minutes,
+                    x.consecutive_failures,
+                    x.problem or "ok",
+                )
+                for x in report.sources
+            ],
+            empty="No sources.",
+        )
+        render.print_table(
+            "Latest run of each job (UTC)",
+            ["job", "org", "source", "status", "started", "error"],
+            [(j.job, j.org, j.source, j.status, j.started_at, j.error) for j in report.jobs],
+            empty="No jobs have run yet.",
+        )
+    raise typer.Exit(1 if report.has_problems else 0)

@@ -1,0 +1,105 @@
+"""Telling the outside world how jobs went: a Prometheus textfile and healthchecks-style pings.
+
+Both are optional (`[monitoring]` in the config) and neither may break a job: a failure to
+write the file or reach a ping URL is logged and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from dpo.errors import scrub
+from dpo.settings import get_settings
+from dpo.storage.models import JobRun, Organization, Source
+
+log = logging.getLogger(__name__)
+
+PingEvent = Literal["start", "success", "fail"]
+
+
+def ping(job: str, event: PingEvent) -> None:
+    """Ping the job's URL: `<url>/start`, `<url>` on success, `<url>/fail` (healthchecks.io)."""
+    settings = get_settings().monitoring
+    base = settings.ping.get(job)
+    if not base:
+        return
+    url = base.rstrip("/") + {"start": "/start", "success": "", "fail": "/fail"}[event]
+    try:
+        with urllib.request.urlopen(url, timeout=settings.ping_timeout) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        log.warning("could not ping %s for %s: %s", scrub(url), job, scrub(str(exc)))
+
+
+def export_textfile(engine: Engine) -> None:
+    """Rewrite the Prometheus textfile with the latest run of every job (if configured)."""
+    path = get_settings().monitoring.textfile
+    if path is None:
+        return
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    registry = CollectorRegistry()
+    labels = ["job", "org", "source"]
+    last_run = Gauge("dpo_job_last_run_timestamp_seconds", "When the job last finished.",
+                     [*labels, "status"], registry=registry)  # fmt: skip
+    last_ok = Gauge("dpo_job_last_success_timestamp_seconds", "When the job last succeeded.",
+                    labels, registry=registry)  # fmt: skip
+    duration = Gauge("dpo_job_last_duration_seconds", "How long the job's last run took.",
+                     labels, registry=registry)  # fmt: skip
+    rows = Gauge("dpo_job_last_rows_written", "Rows the job's last run wrote.", labels,
+                 registry=registry)  # fmt: skip
+    for run, org, source, success in _latest_runs(engine):
+        key = [run.job, org or "", source or ""]
+        if run.finished_at is not None:
+            last_run.labels(*key, run.status).set(run.finished_at.timestamp())
+            duration.labels(*key).set((run.finished_at - run.started_at).total_seconds())
+        rows.labels(*key).set(run.rows_written)
+        if success is not None:
+            last_ok.labels(*key).set(success.timestamp())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), registry)  # writes a temp file, then renames
+    except OSError as exc:
+        log.warning("could not write the metrics file %s: %s", path, exc)
+
+
+def _latest_runs(
+    engine: Engine,
+) -> list[tuple[JobRun, str | None, str | None, datetime | None]]:
+    """The newest finished run of each (job, org, source), with its last success time."""
+    with Session(engine) as session:
+        newest = (
+            select(func.max(JobRun.id))
+            .where(col(JobRun.finished_at).is_not(None))
+            .group_by(col(JobRun.job), col(JobRun.org_id), col(JobRun.source_id))
+        )
+        runs = session.exec(
+            select(JobRun, Organization.slug, Source.name)
+            .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
+            .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
+            .where(col(JobRun.id).in_(newest))
+        ).all()
+        ok = session.exec(
+            select(JobRun.job, JobRun.org_id, JobRun.source_id, func.max(JobRun.finished_at))
+            .where(JobRun.status == "ok")
+            .group_by(col(JobRun.job), col(JobRun.org_id), col(JobRun.source_id))
+        ).all()
+    success = {(j, o, s): _aware(t) for j, o, s, t in ok}
+    return [
+        (run, org, source, success.get((run.job, run.org_id, run.source_id)))
+        for run, org, source in runs
+    ]
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """Aggregates bypass the column type on SQLite: normalise to an aware UTC datetime."""
+    from dpo.storage.types import UTCDateTime
+
+    return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]

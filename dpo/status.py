@@ -1,0 +1,165 @@
+"""Freshness and health: what `dpo status` shows and a monitor can alert on."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select
+
+from dpo.orgs import get_org
+from dpo.storage.models import Fact, JobRun, Organization, Source, SyncState
+from dpo.storage.types import UTCDateTime
+from dpo.vocab import JobStatus
+
+
+class SourceHealth(SQLModel):
+    id: int
+    org: str
+    source: str
+    kind: str
+    enabled: bool
+    last_success_at: datetime | None
+    newest_fact_at: datetime | None
+    lag_minutes: float | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    problem: str | None
+
+
+class JobHealth(SQLModel):
+    job: str
+    org: str | None
+    source: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    error: str | None
+    host: str
+    pid: int
+
+
+class Status(SQLModel):
+    sources: list[SourceHealth]
+    jobs: list[JobHealth]
+    stale_after_minutes: int
+
+    @property
+    def has_problems(self) -> bool:
+        """True when a monitor should alert: some enabled source is stale or never synced."""
+        return any(s.problem for s in self.sources)
+
+
+def get_status(
+    session: Session, *, now: datetime, stale_after: timedelta, org_slug: str | None = None
+) -> Status:
+    """Per source freshness and failures, and the latest run of every job."""
+    org_id = get_org(session, org_slug).id if org_slug else None
+    return Status(
+        sources=_sources(session, now=now, stale_after=stale_after, org_id=org_id),
+        jobs=_jobs(session, org_id=org_id),
+        stale_after_minutes=int(stale_after.total_seconds() // 60),
+    )
+
+
+def _sources(
+    session: Session, *, now: datetime, stale_after: timedelta, org_id: int | None
+) -> list[SourceHealth]:
+    query = (
+        select(Source, Organization, SyncState)
+        .join(Organization)
+        .join(SyncState, col(SyncState.source_id) == Source.id, isouter=True)
+        .order_by(Organization.slug, col(Source.id))
+    )
+    if org_id is not None:
+        query = query.where(Source.org_id == org_id)
+    out = []
+    for source, org, state in session.exec(query):
+        assert source.id is not None
+        newest = _newest_fact(session, source.id)
+        success = state.last_success_at if state else None
+        out.append(
+            SourceHealth(
+                id=source.id,
+                org=org.slug,
+                source=source.name,
+                kind=source.kind,
+                enabled=source.enabled,
+                last_success_at=success,
+                newest_fact_at=newest,
+                lag_minutes=round((now - newest).total_seconds() / 60, 1) if newest else None,
+                last_error=state.last_error if state else None,
+                last_error_at=state.last_error_at if state else None,
+                consecutive_failures=state.consecutive_failures if state else 0,
+                problem=_problem(source.enabled, success, now=now, stale_after=stale_after),
+            )
+        )
+    return out
+
+
+def _problem(
+    enabled: bool, success: datetime | None, *, now: datetime, stale_after: timedelta
+) -> str | None:
+    if not enabled:
+        return None
+    if success is None:
+        return "never synced successfully"
+    if now - success > stale_after:
+        minutes = int((now - success).total_seconds() // 60)
+        return f"stale: last successful sync {minutes} minutes ago"
+    return None
+
+
+def _newest_fact(session: Session, source_id: int) -> datetime | None:
+    """The newest fact's start, one index lookup per grain (cheap on big tables)."""
+    newest: datetime | None = None
+    for grain in ("hour", "day"):
+        raw = session.exec(
+            select(func.max(Fact.period_start)).where(
+                Fact.source_id == source_id, Fact.grain == grain
+            )
+        ).one()
+        value = UTCDateTime().process_result_value(raw, session.get_bind().dialect)
+        if value is not None and (newest is None or value > newest):
+            newest = value
+    return newest
+
+
+def _jobs(session: Session, *, org_id: int | None) -> list[JobHealth]:
+    latest = select(func.max(JobRun.id)).group_by(
+        col(JobRun.job), col(JobRun.org_id), col(JobRun.source_id)
+    )
+    query = (
+        select(JobRun, Organization.slug, Source.name)
+        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
+        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
+        .where(col(JobRun.id).in_(latest))
+        .order_by(col(JobRun.job), Organization.slug, Source.name)
+    )
+    if org_id is not None:
+        query = query.where(JobRun.org_id == org_id)
+    return [
+        JobHealth(
+            **run.model_dump(include={"job", "started_at", "finished_at", "error", "host", "pid"}),
+            org=org,
+            source=source,
+            status=_live_status(run),
+        )
+        for run, org, source in session.exec(query)
+    ]
+
+
+def _live_status(run: JobRun) -> str:
+    """A 'running' row whose process is gone (on this host) is dead."""
+    if run.status != JobStatus.running.value or run.host != socket.gethostname():
+        return run.status
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return JobStatus.dead.value
+    except PermissionError:
+        pass  # alive, owned by another user
+    return run.status
