@@ -7,14 +7,17 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from dpo.aggregate import AggregateRequest
 from dpo.connectors.demo import DemoConnector, Incident
 from dpo.errors import NotFoundError
-from dpo.jobs import JobResult, WindowProgress, run_sync
+from dpo.jobs import JobResult, RangeProgress, WindowProgress, run_aggregate, run_sync
 from dpo.orgs import add_org, get_org
+from dpo.reports import Report, build_report, parse_request
 from dpo.sources import add_source, spec_for
 from dpo.storage.db import session_scope
 from dpo.storage.models import Organization, Source
 from dpo.sync import SyncRequest
+from dpo.vocab import Grain
 
 ORG = {"slug": "demo", "name": "Demo Shop", "timezone": "Europe/Berlin", "currency": "EUR"}
 SOURCES = (("ga", "GA4 (demo)"), ("meta", "Meta Ads (demo)"), ("woo", "WooCommerce (demo)"))
@@ -28,11 +31,18 @@ class DemoRun:
     created: bool
     days: int
     results: list[JobResult] = field(default_factory=list)
+    rollups: list[JobResult] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
 
 
-def run_demo(*, now: datetime, days: int = 90, progress: WindowProgress | None = None) -> DemoRun:
-    """Set up (or reuse) the demo organization and sync `days` days of its demo sources."""
+def run_demo(
+    *,
+    now: datetime,
+    days: int = 90,
+    progress: WindowProgress | None = None,
+    aggregate_progress: RangeProgress | None = None,
+) -> DemoRun:
+    """Set up (or reuse) the demo organization, sync `days` days of it and roll them up."""
     today = now.date()
     with session_scope() as session:
         created = _ensure_org(session)
@@ -41,6 +51,10 @@ def run_demo(*, now: datetime, days: int = 90, progress: WindowProgress | None =
     request = SyncRequest(now=now, since=since)
     run = DemoRun(org=ORG["slug"], created=created, days=days)
     run.results = run_sync("demo", request, org_slugs=[ORG["slug"]], progress=progress)
+    for grain in (Grain.hour, Grain.day):
+        run.rollups += run_aggregate(
+            grain, AggregateRequest(), org_slugs=[ORG["slug"]], progress=aggregate_progress
+        )
     with session_scope() as session:
         run.incidents = demo_incidents(session, ORG["slug"], since=since)
     return run
@@ -80,3 +94,10 @@ def demo_incidents(session: Session, org_slug: str, *, since: date) -> list[Inci
         connector = DemoConnector(spec_for(source, owner))
         found += [i for i in connector.incidents() if i.start.date() >= since]
     return sorted(found, key=lambda i: i.start)
+
+
+def demo_report(*, now: datetime, days: int) -> Report:
+    """The report `dpo demo` ends with: by channel, over at most the last half of the data."""
+    request = parse_request(days=max(1, min(28, days // 2)), by="channel")
+    with session_scope() as session:
+        return build_report(session, ORG["slug"], request, now=now)

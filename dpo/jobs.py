@@ -13,13 +13,14 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo import connectors, monitoring
+from dpo.aggregate import AggregateRequest, OnRange, aggregate_org, is_stale
 from dpo.connectors.base import Connector
 from dpo.errors import (
     EXIT_CONFIG,
@@ -40,7 +41,7 @@ from dpo.storage.db import ready_engine
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, Source, utcnow
 from dpo.sync import OnWindow, SyncRequest, sync_source
-from dpo.vocab import JobStatus
+from dpo.vocab import Grain, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Work:
     rows_written: int = 0
     windows: int = 0
     message: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class JobResult:
     windows: int = 0
     seconds: float = 0.0
     run_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def _run_body(target: JobTarget, body: Callable[[], Work], run_id: int) -> JobRe
         rows_written=work.rows_written,
         windows=work.windows,
         run_id=run_id,
+        warnings=work.warnings,
     )
 
 
@@ -369,6 +373,80 @@ def _done_by_peer(engine: Engine, target: JobTarget, *, since: datetime) -> bool
             )
         ).first()
     return found is not None
+
+
+# --- aggregate -----------------------------------------------------------------------------------
+
+RangeProgress = Callable[[str], OnRange]
+ROLLUP_NAMES = {Grain.hour: "hourly", Grain.day: "daily"}
+
+
+def run_aggregate(
+    grain: Grain,
+    request: AggregateRequest,
+    *,
+    org_slugs: Sequence[str] | None = None,
+    progress: RangeProgress | None = None,
+) -> list[JobResult]:
+    """Bring the rollups of `grain` up to date, one job per organization."""
+    engine = ready_engine()
+    with Session(engine, expire_on_commit=False) as session:
+        if org_slugs:
+            orgs = [get_org(session, slug) for slug in org_slugs]
+        else:
+            orgs = list(session.exec(select(Organization).order_by(Organization.slug)))
+    if not orgs:
+        raise ConfigError("no organizations to aggregate", hint="add one with `dpo orgs add ORG …`")
+    results = []
+    for org in orgs:
+        assert org.id is not None
+        target = JobTarget(
+            job=f"aggregate {ROLLUP_NAMES[grain]}",
+            lock=f"aggregate:{grain.value}:org:{org.id}",
+            label=f"{org.slug}/{ROLLUP_NAMES[grain]}",
+            org_id=org.id,
+        )
+        on_range = progress(target.label) if progress else None
+        body = _aggregate_body(engine, org, grain, request, on_range)
+        results.append(run_job(engine, target, body))
+    return results
+
+
+def refresh_rollups(
+    org_slug: str, grain: Grain, *, progress: RangeProgress | None = None
+) -> JobResult | None:
+    """Aggregate an organization first if its rollups lag behind (None when they are current)."""
+    engine = ready_engine()
+    with Session(engine) as session:
+        org = get_org(session, org_slug)
+    assert org.id is not None
+    if not is_stale(engine, org.id, grain):
+        return None
+    return run_aggregate(grain, AggregateRequest(), org_slugs=[org_slug], progress=progress)[0]
+
+
+def _aggregate_body(
+    engine: Engine,
+    org: Organization,
+    grain: Grain,
+    request: AggregateRequest,
+    on_range: OnRange | None,
+) -> Callable[[], Work]:
+    def body() -> Work:
+        assert org.id is not None
+        outcome = aggregate_org(engine, org.id, grain, request, on_range=on_range)
+        what = {"full": "full rebuild", "since": "rebuilt from --since"}.get(outcome.mode, "")
+        if outcome.reason:
+            what = f"{what}: {outcome.reason}"
+        work = Work(rows_written=outcome.rows_written, windows=outcome.ranges, message=what)
+        if outcome.skipped_facts:
+            work.warnings.append(
+                f"{org.slug}: {outcome.skipped_facts:,} facts in a currency other than "
+                f"{org.currency} were left out of the rollups (dpo does not convert currencies)"
+            )
+        return work
+
+    return body
 
 
 # --- history -----------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next r
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
 _STATE = SyncState.__table__  # type: ignore[attr-defined]
 
-OnWindow = Callable[[int, int, Window], None]
+OnWindow = Callable[[int, int], None]  # (windows done, windows planned)
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def _sync_windows(
         outcome.rows_read += written
         outcome.rows_written += written
         if on_window:
-            on_window(outcome.windows_done, len(windows), window)
+            on_window(outcome.windows_done, len(windows))
 
 
 def _prepare(

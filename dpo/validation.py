@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,3 +60,11 @@ def check_currency(value: str) -> str:
     if code not in ISO_4217:
         raise ValueError(f"unknown currency {value!r}: use an ISO 4217 code such as EUR or USD")
     return code
+
+
+def parse_day(value: str, *, option: str) -> date:
+    """A YYYY-MM-DD date typed by a user, or an error naming the option."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInputError(f"{option}: {value!r} is not a date; use YYYY-MM-DD") from None

@@ -59,3 +59,20 @@ class InsightStatus(StrEnum):
     open = "open"
     acknowledged = "acknowledged"
     resolved = "resolved"
+
+
+class Rollup(StrEnum):
+    hourly = "hourly"
+    daily = "daily"
+
+
+class ReportBy(StrEnum):
+    day = "day"
+    channel = "channel"
+    campaign = "campaign"
+    source = "source"
+
+
+class CompareTo(StrEnum):
+    previous = "previous"
+    yoy = "yoy"

@@ -8,7 +8,7 @@ import sys
 
 from tests.conftest import CliInvoker, Database
 
-COMMANDS = ("init", "demo", "sync", "orgs", "sources", "goals", "jobs")
+COMMANDS = ("init", "demo", "sync", "aggregate", "report", "orgs", "sources", "goals", "jobs")
 
 
 def test_help_lists_the_commands(cli: CliInvoker) -> None:

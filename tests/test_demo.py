@@ -117,10 +117,14 @@ def test_demo_command_end_to_end_and_safe_to_rerun(cli: CliInvoker, database: Da
     first = cli.ok("demo", "--days", "30")
     assert "Created organization 'demo'" in first.stdout
     assert "tracking_outage" in first.stdout and "dpo orgs show demo" in first.stdout
+    assert "demo/daily: ok" in first.stdout and "full rebuild" in first.stdout
+    assert first.stdout.rstrip().splitlines()[-1].startswith("└")  # it ends with the report
+    assert "KPIs" in first.stdout and "By channel" in first.stdout
     count = database.scalar("SELECT count(*) FROM fact")
     assert count and count > 30 * 24 * 10  # type: ignore[operator]
     second = cli.ok("demo", "--days", "30")
     assert "Reused organization 'demo'" in second.stdout
+    assert "demo/daily: ok" in second.stdout and "full rebuild" not in second.stdout
     assert database.scalar("SELECT count(*) FROM fact") == count
     sources = json.loads(cli.ok("sources", "list", "--org", "demo", "--json").stdout)
     assert sorted(s["account"] for s in sources) == ["ga", "meta", "woo"]

@@ -26,6 +26,9 @@ TABLES = {
     "goal",
     "insight",
     "api_token",
+    "agg_hourly",
+    "agg_daily",
+    "agg_state",
 }
 
 

@@ -14,7 +14,20 @@ import typer
 from typer.core import TyperGroup
 
 from dpo import __version__
-from dpo.cli import db, demo, doctor, goals, jobs, orgs, sources, status, sync
+from dpo.cli import (
+    aggregate,
+    db,
+    demo,
+    doctor,
+    goals,
+    insights,
+    jobs,
+    orgs,
+    report,
+    sources,
+    status,
+    sync,
+)
 from dpo.cli.logs import LogFormat, setup_logging
 from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
@@ -98,12 +111,15 @@ def root(
 app.command("init")(db.init)
 app.command("demo")(demo.demo)
 app.command("sync")(sync.sync)
+app.command("aggregate")(aggregate.aggregate)
+app.command("report")(report.report)
 app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(sources.app, name="sources")
 app.add_typer(goals.app, name="goals")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(insights.app, name="insights")
 
 
 def main() -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from dpo.jobs import JobResult
+
+Advance = Callable[[int, int], None]  # (units done, units planned)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -78,3 +85,50 @@ def print_record(title: str, fields: Sequence[tuple[str, Any]]) -> None:
     for name, value in fields:
         table.add_row(name, cell(value))
     console.print(table)
+
+
+def print_job_results(
+    results: Sequence[JobResult], *, quiet: bool, json_: bool, unit: str = "windows"
+) -> None:
+    """One line per job on stdout; failures and warnings on stderr (even with --quiet); a job
+    skipped because another process holds its lock is a note, silent with --quiet."""
+    from dpo.vocab import JobStatus
+
+    if json_:
+        print_json([r.__dict__ for r in results])
+        return
+    for r in results:
+        units = unit.removesuffix("s") if r.windows == 1 else unit
+        line = f"{r.label}: {r.status.value}, {r.windows} {units}, {r.rows_written:,} rows"
+        line += f" in {r.seconds:.1f}s"
+        if r.status is JobStatus.skipped:
+            if not quiet:
+                typer.echo(f"{r.label}: skipped: {r.message}", err=True)
+        elif r.exit_code:
+            typer.echo(f"Error: {line}: {r.message}", err=True)
+        elif not quiet:
+            typer.echo(f"{line} ({r.message})" if r.message else line)
+        for warning in r.warnings:
+            typer.echo(f"Warning: {warning}", err=True)
+
+
+@contextmanager
+def progress_bars(*, enabled: bool) -> Iterator[Callable[[str], Advance] | None]:
+    """A progress bar per job on a terminal's stderr; nothing when piped or quiet."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=err_console, transient=True) as bars:
+
+        def for_job(label: str) -> Advance:
+            task = bars.add_task(label, total=None)
+
+            def advance(done: int, total: int) -> None:
+                bars.update(task, completed=done, total=total)
+
+            return advance
+
+        yield for_job

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpo.cli import render
-from dpo.vocab import JobStatus, SourceKind
+from dpo.vocab import SourceKind
 
 if TYPE_CHECKING:
-    from dpo.connectors.base import Window
-    from dpo.jobs import JobResult
+    pass
 
 DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 
@@ -66,7 +62,7 @@ def sync(
         until=until.date() if until else None,
         deadline=time.monotonic() + budget if budget else None,
     )
-    with progress_bars(enabled=not quiet and not json_) as progress:
+    with render.progress_bars(enabled=not quiet and not json_) as progress:
         results = run_sync(
             kind.value,
             request,
@@ -74,59 +70,5 @@ def sync(
             shard=Shard.parse(shard) if shard else None,
             progress=progress,
         )
-    report_results(results, quiet=quiet, json_=json_)
+    render.print_job_results(results, quiet=quiet, json_=json_)
     raise typer.Exit(overall_exit_code(results))
-
-
-def report_results(results: Sequence[JobResult], *, quiet: bool, json_: bool) -> None:
-    """One line per job on stdout (failures on stderr), or JSON."""
-    if json_:
-        render.print_json([r.__dict__ for r in results])
-        return
-    for r in results:
-        line = (
-            f"{r.label}: {r.status.value}, {r.windows} windows, {r.rows_written:,} rows "
-            f"in {r.seconds:.1f}s"
-        )
-        if r.status is JobStatus.skipped:
-            if not quiet:
-                typer.echo(f"{r.label}: skipped: {r.message}", err=True)
-        elif r.exit_code:
-            typer.echo(f"Error: {line}: {r.message}", err=True)
-        elif not quiet:
-            typer.echo(line)
-
-
-@contextmanager
-def progress_bars(
-    *, enabled: bool
-) -> Iterator[Callable[[str], Callable[[int, int, Window], None]] | None]:
-    """A progress bar per source on a terminal's stderr; nothing when piped or quiet."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=render.err_console,
-        transient=True,
-    ) as bars:
-
-        def for_source(label: str) -> Callable[[int, int, Window], None]:
-            task = bars.add_task(label, total=None)
-
-            def advance(done: int, total: int, window: Window) -> None:
-                bars.update(
-                    task,
-                    completed=done,
-                    total=total,
-                    description=f"{label} {window.day.isoformat()}",
-                )
-
-            return advance
-
-        yield for_source

@@ -11,7 +11,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from dpo.storage.types import Money, UTCDateTime
@@ -139,6 +148,100 @@ class FactChange(SQLModel, table=True):
     range_start: datetime = Field(sa_type=UTCDateTime, nullable=False)
     range_end: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created_at: datetime = _ts(nullable=False)
+    # Each rollup consumes the change on its own; a row is deleted once both have.
+    hourly_done: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    daily_done: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+# --- rollups -------------------------------------------------------------------------------------
+
+ROLLUP_SUMS: tuple[str, ...] = (
+    "impressions",
+    "clicks",
+    "spend",
+    "sessions",
+    "conversions",
+    "attributed_conversions",
+    "attributed_revenue",
+)
+"""Metrics summed as every source reports them (users is not additive: it stays in `fact`)."""
+
+ROLLUP_OWNED: tuple[str, ...] = ("revenue", "orders", "refunds")
+"""Metrics only the org's revenue owner counts (its store, else GA); `source_*` keep the rest."""
+
+
+class RollupMetrics(SQLModel):
+    """The measures of a rollup row (the keys are declared by each table).
+
+    `source_id = 0` marks the organization's total (channel = campaign = ''); other rows are
+    one source's facts in one channel and campaign. `revenue`, `orders` and `refunds` are the
+    organization's (the revenue owner's only, NULL on other sources' rows); `source_revenue`,
+    `source_orders` and `source_refunds` are what each source itself reports (NULL on totals).
+    Ad platforms' claims stay apart in `attributed_*`. NULL means "not reported", never zero.
+    """
+
+    campaign_name: str | None = Field(default=None, max_length=500)
+    impressions: int | None = _count()
+    clicks: int | None = _count()
+    spend: Decimal | None = _money()
+    sessions: int | None = _count()
+    conversions: Decimal | None = _money()
+    attributed_conversions: Decimal | None = _money()
+    attributed_revenue: Decimal | None = _money()
+    revenue: Decimal | None = _money()
+    orders: int | None = _count()
+    refunds: Decimal | None = _money()
+    source_revenue: Decimal | None = _money()
+    source_orders: int | None = _count()
+    source_refunds: Decimal | None = _money()
+    skipped_facts: int = Field(default=0, sa_type=Integer, nullable=False)
+
+
+class AggHourly(RollupMetrics, table=True):
+    """Hourly rollups, keyed by the UTC start of the hour (facts of grain `hour` only)."""
+
+    __tablename__ = "agg_hourly"
+
+    org_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    hour_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    source_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    channel: str = Field(default="", max_length=200, primary_key=True)
+    campaign: str = Field(default="", max_length=200, primary_key=True)
+
+
+class AggDaily(RollupMetrics, table=True):
+    """Daily rollups, keyed by the organization's local date (23 or 25 hours on DST days)."""
+
+    __tablename__ = "agg_daily"
+
+    org_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    day: date = Field(primary_key=True)
+    source_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    channel: str = Field(default="", max_length=200, primary_key=True)
+    campaign: str = Field(default="", max_length=200, primary_key=True)
+
+
+class AggState(SQLModel, table=True):
+    """What an organization's rollups were computed under; a change forces a full rebuild."""
+
+    __tablename__ = "agg_state"
+
+    org_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    grain: str = Field(max_length=8, primary_key=True)
+    fingerprint: str = Field(max_length=500)
+    updated_at: datetime = _ts(nullable=False)
 
 
 # --- sync state and job history ---------------------------------------------------------------

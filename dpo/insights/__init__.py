@@ -1,0 +1,1 @@
+"""Insights: anomalies, trends, forecasts, recommendations, goal risks and data quality."""
