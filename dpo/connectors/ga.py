@@ -89,8 +89,7 @@ class GaConnector(Connector):
                 self._tz = _zone(reported)
             except ValueError:
                 raise DpoError(
-                    f"{self.spec.label}: GA reports the time zone {short(reported)!r}, "
-                    "which dpo does not know",
+                    f"GA reports the time zone {short(reported)!r}, which dpo does not know",
                     hint="set the property's zone with --setting timezone=…",
                 ) from None
         return RunPlan()
@@ -177,7 +176,7 @@ class GaConnector(Connector):
         """Stop before the property's quota runs out, rather than be refused halfway."""
         if self._quota_left is not None and self._quota_left < self.config.quota_reserve_tokens:
             raise TryLaterError(
-                f"{self.spec.label}: GA quota nearly spent ({self._quota_left:,} tokens left, "
+                f"GA quota nearly spent ({self._quota_left:,} tokens left, "
                 f"{self.config.quota_reserve_tokens:,} kept in reserve); the next run carries on"
             )
 
@@ -185,8 +184,7 @@ class GaConnector(Connector):
         reported = response.metadata.time_zone
         if reported and self._tz is not None and reported != self._tz.key:
             raise DpoError(
-                f"{self.spec.label}: the GA property's time zone is {reported}, "
-                f"but dpo reads it as {self._tz.key}",
+                f"the GA property's time zone is {reported}, but dpo reads it as {self._tz.key}",
                 hint=f"set it with --setting timezone={reported} (or remove the setting)",
             )
 
@@ -222,16 +220,14 @@ class GaConnector(Connector):
 
         hint = "download a JSON key of a service account with Viewer access to the property"
         if not self.spec.secret:
-            raise ConfigError(f"{self.spec.label}: no service-account key", hint=hint)
+            raise ConfigError("no service-account key", hint=hint)
         try:
             info = json.loads(self.spec.secret)
             return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 info, scopes=[SCOPE]
             )
         except (ValueError, KeyError, TypeError):
-            raise ConfigError(
-                f"{self.spec.label}: the secret is not a service-account JSON key", hint=hint
-            ) from None
+            raise ConfigError("the secret is not a service-account JSON key", hint=hint) from None
 
 
 def classify(exc: BaseException) -> Fault | None:

@@ -111,9 +111,7 @@ class MetaConnector(Connector):
             self._tz = ZoneInfo(str(info["timezone_name"]))
             self._currency = str(info["currency"]).upper()
         except (KeyError, ZoneInfoNotFoundError, ValueError):
-            raise DpoError(
-                f"{self.spec.label}: Meta did not give the ad account's time zone and currency"
-            ) from None
+            raise DpoError("Meta did not give the ad account's time zone and currency") from None
 
     def _is_async(self, day: date, now: datetime) -> bool:
         if self.config.async_reports != "auto":

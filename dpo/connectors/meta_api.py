@@ -158,7 +158,7 @@ class MetaApi:
                 raise AsyncReportFailedError(status)
             if waited + interval > self.config.async_timeout_seconds:
                 raise TryLaterError(
-                    f"{self.spec.label}: Meta's report of {day} is still "
+                    f"Meta's report of {day} is still "
                     f"{status or 'pending'} after {waited:.0f}s; the next run asks again"
                 )
             left = budget.remaining()
@@ -184,7 +184,7 @@ class MetaApi:
         left = budget.remaining()
         if wait > self.config.max_retry_wait_seconds or (left is not None and wait >= left):
             raise TryLaterError(
-                f"{self.spec.label}: Meta's usage limits are nearly reached (wait {wait:.0f}s); "
+                f"Meta's usage limits are nearly reached (wait {wait:.0f}s); "
                 "the next run carries on"
             )
         log.info("%s: Meta usage is high; pausing %.0fs", self.spec.label, wait)
@@ -215,7 +215,7 @@ def _tracking_api(owner: MetaApi) -> FacebookAdsApi:
 
     if not owner.spec.secret:
         raise ConfigError(
-            f"{owner.spec.label}: no access token",
+            "no access token",
             hint="give a system-user token with ads_read: --secret-env or --secret-file",
         )
 

@@ -105,21 +105,25 @@ class Retrier:
         backoff = self.base_wait * 2.0 ** (state.attempt_number - 1)
         delay = max(fault.retry_after or 0.0, backoff * (0.5 + random.random() / 2))
         left = self.budget.remaining()
-        if delay > self.max_wait or (left is not None and delay >= left):
-            raise TryLaterError(
-                f"{self.label}: {fault.message}; the upstream asks to wait {delay:.0f}s, "
-                "longer than this run may — the next run carries on"
-            )
-        log.info("%s: %s; retrying in %.1fs", self.label, scrub(fault.message), delay)
-        return delay
+        if delay > self.max_wait:
+            limit = f"max_retry_wait_seconds ({self.max_wait:.0f}s)"
+        elif left is not None and delay >= left:
+            limit = "the run's time budget"
+        else:
+            log.info("%s: %s; retrying in %.1fs", self.label, scrub(fault.message), delay)
+            return delay
+        raise TryLaterError(
+            f"{fault.message}; the next try would be in {delay:.0f}s, beyond {limit}",
+            hint="the next run carries on",
+        )
 
     def _error(self, fault: Fault, *, what: str, gave_up: bool) -> DpoError:
         if gave_up:
             return TryLaterError(
-                f"{self.label}: {what} failed {self.max_attempts} times, last: {fault.message}",
+                f"{what} failed {self.max_attempts} times, last: {fault.message}",
                 hint=fault.hint or "the next run tries again",
             )
-        return UpstreamRefusedError(f"{self.label}: {fault.message}", hint=fault.hint)
+        return UpstreamRefusedError(fault.message, hint=fault.hint)
 
 
 def source_settings(model: type[S], spec: SourceSpec) -> S:
@@ -128,7 +132,7 @@ def source_settings(model: type[S], spec: SourceSpec) -> S:
     try:
         return model.model_validate({**section.model_dump(), **spec.settings})
     except ValidationError as exc:
-        raise DpoError(f"{spec.label}: invalid setting {first_problem(exc)}") from None
+        raise DpoError(f"invalid setting {first_problem(exc)}") from None
 
 
 def check_source_settings(model: type[S], settings: Mapping[str, Any]) -> dict[str, Any]:

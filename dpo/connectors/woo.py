@@ -277,7 +277,7 @@ class WooConnector(Connector):
         key, sep, secret = (self.spec.secret or "").partition(":")
         if not sep or not key or not secret:
             raise ConfigError(
-                f"{self.spec.label}: the secret must be the consumer key and secret as KEY:SECRET",
+                "the secret must be the consumer key and secret as KEY:SECRET",
                 hint="create a read-only REST API key in WooCommerce → Settings → Advanced",
             )
         register_secret(key)
