@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CliInvoker, Clock, Database
 from tests.connectors.harness import MetaHarness
+from tests.fakes.meta import Hour
 
 DAY = "2026-03-06"  # older than yesterday at the test clock: an async report run
 
@@ -155,3 +157,27 @@ def test_bad_settings_are_refused_when_the_source_is_added(
         result = cli("sources", "add", "acme", "meta", *args)
         assert result.exit_code == 2, args
         assert message in result.stderr, (args, result.stderr)
+
+
+def test_the_folded_autumn_hour_and_a_spring_hour_that_does_not_exist(
+    cli: CliInvoker, database: Database, meta: MetaHarness, clock: Clock
+) -> None:
+    clock.moment = datetime(2026, 11, 5, tzinfo=UTC)
+    meta.meta.hourly.clear()
+    meta.meta.daily.clear()
+    meta.meta.generate(date(2026, 11, 1), 1)  # 25 hours in Los Angeles, 24 buckets
+    campaign = meta.meta.campaigns[0].id
+    # A bucket for 02:00 on the spring-forward day, which does not exist there: dpo adds it to
+    # the hour it lands on (03:00 PDT) rather than storing two rows for one UTC hour.
+    meta.meta.generate(date(2026, 3, 8), 1)
+    meta.meta.hourly[(date(2026, 3, 8), 2, campaign)] = Hour(10, 1, Decimal("1.50"))
+    add(cli, meta, "async_reports=never")
+    cli.ok("sync", "meta", "--since", "2026-11-01", "--until", "2026-11-01")
+    cli.ok("sync", "meta", "--since", "2026-03-08", "--until", "2026-03-08")
+    autumn = {
+        str(p)[:16]
+        for (p,) in database.rows("SELECT period_start FROM fact WHERE grain = 'hour'")
+        if str(p).startswith("2026-11")
+    }
+    assert len(autumn) == 24 and "2026-11-01 08:00" in autumn and "2026-11-01 09:00" not in autumn
+    assert meta.stored(database) == meta.expected_days(date(2026, 3, 8), date(2026, 11, 1))
