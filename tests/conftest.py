@@ -141,7 +141,8 @@ class CliInvoker:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        return self.runner.invoke(app, list(args), input=input)
+        # Wide enough that rich tables do not wrap the values tests look for.
+        return self.runner.invoke(app, list(args), input=input, env={"COLUMNS": "250"})
 
     def ok(self, *args: str) -> Result:
         result = self(*args)

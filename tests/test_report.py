@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dpo.cli import render
 from dpo.kpis import KPIS
 from tests.conftest import CliInvoker, Database
 from tests.test_aggregate import all_facts, setup_org
@@ -23,8 +22,8 @@ LABELS = {k.label: name for name, k in KPIS.items()}
 
 
 @pytest.fixture
-def synced(cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
-    monkeypatch.setattr(render.console, "width", 250)  # no wrapped cells to parse
+def synced(cli: CliInvoker, database: Database) -> Database:
+    """Three demo sources synced (the cli fixture renders 250 columns: no wrapped cells)."""
     setup_org(cli, "woo", "ga", "meta")
     cli.ok("sync", "demo", "--since", "2026-01-01", "--until", "2026-01-16")
     return database

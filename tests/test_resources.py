@@ -272,3 +272,25 @@ def test_goal_update_cannot_break_the_dates(cli: CliInvoker, acme: Database) -> 
     assert result.exit_code == 2
     assert "before start" in result.stderr
     assert str(acme.scalar("SELECT end_date FROM goal")) == "2026-01-31"
+
+
+def test_names_that_look_like_markup_are_shown_as_typed(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok(
+        "orgs",
+        "add",
+        "brackets",
+        "--name",
+        "Acme [/] [bold]EU",
+        "--timezone",
+        "UTC",
+        "--currency",
+        "EUR",
+    )
+    added = cli.ok(
+        "goals", "add", "brackets", "--kpi", "orders", "--target", "5", "--name", "[Brand] goal"
+    )
+    assert "[Brand] goal" in added.stdout
+    assert "Acme [/] [bold]EU" in cli.ok("orgs", "show", "brackets").stdout.replace("\n", "")
+    assert "[Brand] goal" in cli.ok("goals", "list").stdout

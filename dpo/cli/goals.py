@@ -31,7 +31,7 @@ def _show(goal: Any, verb: str, json_: bool) -> None:
     if json_:
         render.print_json(goal)
     else:
-        render.console.print(f"{verb} goal #{goal.id} for {goal.org}: {goal.name}.")
+        typer.echo(f"{verb} goal #{goal.id} for {goal.org}: {goal.name}.")
 
 
 @app.command("add")
@@ -155,4 +155,4 @@ def remove(
 
     with session_scope() as s:
         goals.remove_goal(s, goal_id)
-    render.console.print(f"Removed goal #{goal_id}.")
+    typer.echo(f"Removed goal #{goal_id}.")

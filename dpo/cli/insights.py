@@ -53,4 +53,4 @@ def ack(
 
     with session_scope() as s:
         insight = acknowledge(s, insight_id, now=utcnow())
-    render.console.print(f"Insight #{insight.id} is {insight.status}: {insight.title}")
+    typer.echo(f"Insight #{insight.id} is {insight.status}: {insight.title}")

@@ -34,7 +34,7 @@ def add(
     if json_:
         render.print_json(org)
     else:
-        render.console.print(f"Added organization [bold]{org.slug}[/] ({org.name}).")
+        typer.echo(f"Added organization {org.slug} ({org.name}).")
 
 
 @app.command("list")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from dpo.jobs import JobResult
@@ -73,7 +74,7 @@ def print_table(
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(cell(v) for v in row))
+        table.add_row(*(Text(cell(v)) for v in row))  # Text: names are not markup
     console.print(table)
 
 
@@ -83,7 +84,7 @@ def print_record(title: str, fields: Sequence[tuple[str, Any]]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for name, value in fields:
-        table.add_row(name, cell(value))
+        table.add_row(name, Text(cell(value)))
     console.print(table)
 
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -88,11 +89,12 @@ def show(report: Report) -> None:
     console = render.console
     period, before = report.period, report.compare
     console.print(
-        f"[bold]{report.name}[/bold] ({report.org}) · {period.start} → {period.end}, "
-        f"{period.days} days · {report.timezone} · {report.currency}"
+        f"[bold]{escape(report.name)}[/bold] ({report.org}) · {period.start} → {period.end}, "
+        f"{period.days} days · {report.timezone} · {report.currency}",
+        highlight=False,
     )
     what = "the previous period" if report.compare_mode.value == "previous" else "a year before"
-    console.print(f"compared with {before.start} → {before.end} ({what})")
+    console.print(f"compared with {before.start} → {before.end} ({what})", highlight=False)
     console.print(_totals_table(report))
     console.print(_rows_table(report))
     for title, rows in (
@@ -133,7 +135,7 @@ def _rows_table(report: Report) -> Table:
     for name in columns:
         table.add_column(KPIS[name].label, justify="right")
     for row in report.rows:
-        label = row.labels.get("campaign_name") or row.key or NONE_LABEL
+        label = Text(row.labels.get("campaign_name") or row.key or NONE_LABEL)
         table.add_row(label, *(fmt(name, row.kpis[name]) for name in columns))
     return table
 
@@ -144,7 +146,7 @@ def _campaign_table(title: str, rows: Sequence[Row]) -> Table:
     for name in CAMPAIGN_COLUMNS:
         table.add_column(KPIS[name].label, justify="right")
     for row in rows:
-        label = row.labels.get("campaign_name") or row.key
+        label = Text(row.labels.get("campaign_name") or row.key)
         table.add_row(label, *(fmt(name, row.kpis[name]) for name in CAMPAIGN_COLUMNS))
     return table
 

@@ -71,7 +71,7 @@ def add(
     if json_:
         render.print_json(added)
     else:
-        render.console.print(f"Added source #{added.id} [bold]{added.name}[/] to {org}.")
+        typer.echo(f"Added source #{added.id} {added.name} to {org}.")
 
 
 @app.command("list")
