@@ -88,7 +88,10 @@ def scrub(text: str) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """One scrubbed line describing an exception, for users, logs and job_run rows."""
-    text = exc.message if isinstance(exc, DpoError) else f"{type(exc).__name__}: {exc}"
+    """One scrubbed line describing an exception (and its hint), for users, logs and job_run."""
+    if isinstance(exc, DpoError):
+        text = f"{exc.message} — {exc.hint}" if exc.hint else exc.message
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     first = " ".join(text.split())
     return scrub(first)[:1000]

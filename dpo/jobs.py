@@ -183,6 +183,7 @@ def _start_run(engine: Engine, target: JobTarget, *, status: JobStatus = JobStat
             job=target.job,
             org_id=target.org_id,
             source_id=target.source_id,
+            started_at=utcnow(),  # the clock the run's `now` comes from (peers compare them)
             status=status.value,
             host=socket.gethostname(),
             pid=os.getpid(),

@@ -11,10 +11,10 @@ import os
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -70,6 +70,61 @@ class ConnectorSettings(BaseModel):
     lookback_days: int | None = Field(default=None, ge=0, le=400)
 
 
+def _comma_list(value: Any) -> Any:
+    """`a, b` (as `--setting key=a,b` gives it) → ["a", "b"]; lists pass through."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+NameList = Annotated[list[str], BeforeValidator(_comma_list)]
+
+
+class UpstreamSettings(ConnectorSettings):
+    """What every real upstream connector shares: endpoint retries and their bounds."""
+
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_retry_wait_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class GaSettings(UpstreamSettings):
+    """`[ga]`: Google Analytics 4 Data API."""
+
+    campaign_dimension: str | None = None  # e.g. sessionCampaignName; None: channels only
+    page_size: int = Field(default=100_000, ge=1, le=250_000)
+    quota_reserve_tokens: int = Field(default=2_000, ge=0)  # stop before the hour's quota ends
+    timezone: str | None = None  # the property's time zone; None: read from GA
+
+
+class MetaSettings(UpstreamSettings):
+    """`[meta]`: Meta Marketing API (ads insights)."""
+
+    api_version: str = Field(default="v26.0", pattern=r"^v[0-9]+\.[0-9]+$")
+    restatement_days: int = Field(default=28, ge=0, le=400)
+    attribution_windows: NameList = Field(default_factory=lambda: ["7d_click", "1d_view"])
+    purchase_action_type: str = "omni_purchase"
+    channel: str = "Paid Social"
+    async_reports: Literal["auto", "always", "never"] = "auto"
+    async_timeout_seconds: float = Field(default=600.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=5_000)
+    usage_pause_percent: float = Field(default=90.0, gt=0, le=100)
+
+
+class WooSettings(UpstreamSettings):
+    """`[woo]`: WooCommerce REST API v3."""
+
+    counted_statuses: NameList = Field(
+        default_factory=lambda: ["processing", "completed", "on-hold"]
+    )
+    rescan_days: int = Field(default=30, ge=0, le=400)
+    overlap_minutes: int = Field(default=60, ge=0, le=10_080)
+    auth: Literal["basic", "query"] = "basic"
+    page_size: int = Field(default=100, ge=1, le=100)
+    currency: str | None = None  # the store's currency; None: the organization's
+    timezone: str | None = None  # the days' time zone; None: the organization's
+
+
 class Settings(BaseSettings):
     """Everything dpo can be told, validated in one place."""
 
@@ -82,9 +137,9 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     status: StatusSettings = StatusSettings()
-    ga: ConnectorSettings = ConnectorSettings()
-    meta: ConnectorSettings = ConnectorSettings()
-    woo: ConnectorSettings = ConnectorSettings()
+    ga: GaSettings = GaSettings()
+    meta: MetaSettings = MetaSettings()
+    woo: WooSettings = WooSettings()
     demo: ConnectorSettings = ConnectorSettings()
 
     @property

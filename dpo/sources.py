@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,23 @@ from sqlmodel import Session, SQLModel, col, select
 
 from dpo import connectors
 from dpo.connectors.base import SourceSpec
-from dpo.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, register_secret
+from dpo.errors import (
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    ConflictError,
+    DpoError,
+    InvalidInputError,
+    NotFoundError,
+    describe,
+    register_secret,
+)
 from dpo.orgs import get_org
 from dpo.storage.models import Organization, Source
 from dpo.validation import parse
 from dpo.vocab import SourceKind
+
+log = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -202,3 +216,44 @@ def sources_to_sync(
         ids = [get_org(session, slug).id for slug in org_slugs]
         query = query.where(Organization.id.in_(ids))  # type: ignore[union-attr]
     return [(s, o) for s, o in session.exec(query)]
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """Whether a source's credentials work, as one cheap authenticated call found."""
+
+    source: str
+    kind: str
+    is_ok: bool
+    message: str
+    exit_code: int
+
+
+def check_sources(session: Session, org_slug: str, *, kind: str | None = None) -> list[SourceCheck]:
+    """Make one cheap authenticated call per source of an organization (optionally one kind)."""
+    org = get_org(session, org_slug)
+    query = select(Source).where(Source.org_id == org.id).order_by(col(Source.id))
+    if kind is not None:
+        query = query.where(Source.kind == kind)
+    found = list(session.exec(query))
+    if not found:
+        scope = f"{kind} sources" if kind else "sources"
+        raise NotFoundError(f"{org_slug} has no {scope}")
+    return [check_source(source, org) for source in found]
+
+
+def check_source(source: Source, org: Organization) -> SourceCheck:
+    """One source's check; failures are reported, not raised."""
+    label = f"{org.slug}/{source.name}"
+    try:
+        connector = connectors.connector_class(source.kind)(spec_for(source, org))
+        try:
+            message = connector.check()
+        finally:
+            connector.close()
+    except DpoError as exc:
+        return SourceCheck(label, source.kind, False, describe(exc), exc.exit_code)
+    except Exception as exc:
+        log.debug("checking %s failed", label, exc_info=True)
+        return SourceCheck(label, source.kind, False, describe(exc), EXIT_UNEXPECTED)
+    return SourceCheck(label, source.kind, True, message, EXIT_OK)

@@ -6,13 +6,20 @@ restate recent data) oldest first, then extends history backwards, newest first,
 history floor (`--since`, remembered, or `sync.initial_days` ago). Each window's facts are
 deleted and re-inserted together with the new state in one transaction, so a crash between
 windows loses nothing, doubles nothing, and the next run resumes where coverage ends.
+
+A connector may add days to a run (`Connector.prepare`): days the upstream reports as changed
+since the last run, or a restatement window once a day. They are fetched after the recent days.
+The connector's own state lives in `sync_state.pending["connector"]` and is saved when a run
+ends without an error; added days that the time budget left undone are kept in
+`pending["owed_days"]` and fetched by the next run, so a long restatement progresses even when
+no single run can finish it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import Session
 
-from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
+from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
 from dpo.storage.ingest import replace_facts
 from dpo.storage.models import FactChange, SyncState, utcnow
@@ -28,6 +35,8 @@ from dpo.storage.models import FactChange, SyncState, utcnow
 log = logging.getLogger(__name__)
 
 STREAM = "facts"
+CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
+OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
 _FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
 _STATE = SyncState.__table__  # type: ignore[attr-defined]
 
@@ -52,11 +61,13 @@ class SyncOutcome:
     windows_done: int = 0
     rows_read: int = 0
     rows_written: int = 0
+    is_cut_short: bool = False  # the budget ran out before windows could be planned
+    days_done: set[date] = field(default_factory=set)
 
     @property
     def is_complete(self) -> bool:
         """True when every planned window was synced (False when the budget ran out)."""
-        return self.windows_done == self.windows_planned
+        return not self.is_cut_short and self.windows_done == self.windows_planned
 
 
 @dataclass(frozen=True)
@@ -75,8 +86,14 @@ def plan_windows(
     request: SyncRequest,
     lookback_days: int,
     initial_days: int,
+    changed_days: Collection[date] = (),
 ) -> list[Window]:
-    """The windows a run should fetch, in the order it should fetch them."""
+    """The windows a run should fetch, in the order it should fetch them.
+
+    `changed_days` (days the upstream says changed) are fetched after the recent days, oldest
+    first, when they lie inside the synced range; days outside it are left to the history
+    backfill, so coverage stays contiguous. An explicit `--until` range ignores them.
+    """
     today = request.now.astimezone(tz).date()
     last = min(request.until, today) if request.until else today
     floor = _history_floor(coverage, request.since, today - timedelta(days=initial_days - 1))
@@ -90,7 +107,8 @@ def plan_windows(
         recent = list(_days(recent_start, last))
         oldest = coverage.covered_from.astimezone(tz).date()
         older = [d for d in _days(floor, oldest - timedelta(days=1)) if d < recent_start]
-        days = recent + list(reversed(older))
+        changed = sorted(d for d in set(changed_days) if oldest <= d < recent_start)
+        days = recent + changed + list(reversed(older))
     return [Window.for_day(d, tz) for d in days]
 
 
@@ -140,42 +158,121 @@ def sync_source(
     coverage = Coverage(state.watermark, state.covered_from, state.history_start)
     if request.since and (coverage.history_start is None or request.since < coverage.history_start):
         coverage = replace(coverage, history_start=request.since)
-    windows = plan_windows(
-        coverage,
-        tz=connector.timezone(),
-        request=request,
-        lookback_days=lookback_days,
-        initial_days=initial_days,
-    )
-    outcome = SyncOutcome(windows_planned=len(windows))
+    outcome = SyncOutcome()
     budget = Budget(request.deadline)
+    run_plan, windows = RunPlan(), []
     try:
-        for window in windows:
-            grown = extend_coverage(coverage, window, request.now)
-            try:
-                budget.check()
-                written = replace_window(
-                    engine,
-                    connector,
-                    window,
-                    state=_with(state, grown),
-                    budget=budget,
-                    now=request.now,
-                )
-            except BudgetSpentError:
-                log.info("%s: time budget spent before %s was done", spec.label, window.day)
-                break
-            coverage = grown
-            outcome.windows_done += 1
-            outcome.rows_read += written
-            outcome.rows_written += written
-            if on_window:
-                on_window(outcome.windows_done, len(windows))
+        run_plan = _prepare(connector, state, request, budget=budget)
+        windows = plan_windows(
+            coverage,
+            tz=connector.timezone(),
+            request=request,
+            lookback_days=lookback_days,
+            initial_days=initial_days,
+            changed_days=run_plan.changed_days,
+        )
+        outcome.windows_planned = len(windows)
+        _sync_windows(
+            engine,
+            connector,
+            windows,
+            request,
+            state=state,
+            coverage=coverage,
+            budget=budget,
+            outcome=outcome,
+            on_window=on_window,
+        )
+    except BudgetSpentError:
+        log.info("%s: time budget spent while preparing the run", spec.label)
+        outcome.is_cut_short = True
     except BaseException as exc:
         _record_failure(engine, spec.id, exc, now=request.now)
         raise
-    _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete)
+    pending = None
+    if request.until is None and not outcome.is_cut_short:
+        recent = _recent_start(coverage, connector.timezone(), lookback_days)
+        pending = _pending_after(state, run_plan, windows, outcome, recent_start=recent)
+    _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete, pending=pending)
     return outcome
+
+
+def _sync_windows(
+    engine: Engine,
+    connector: Connector,
+    windows: list[Window],
+    request: SyncRequest,
+    *,
+    state: SyncState,
+    coverage: Coverage,
+    budget: Budget,
+    outcome: SyncOutcome,
+    on_window: OnWindow | None,
+) -> None:
+    """Fetch and replace each window in turn; stop quietly when the budget runs out."""
+    spec = connector.spec
+    for window in windows:
+        grown = extend_coverage(coverage, window, request.now)
+        try:
+            budget.check()
+            written = replace_window(
+                engine,
+                connector,
+                window,
+                state=_with(state, grown),
+                budget=budget,
+                now=request.now,
+            )
+        except BudgetSpentError:
+            log.info("%s: time budget spent before %s was done", spec.label, window.day)
+            return
+        coverage = grown
+        outcome.days_done.add(window.day)
+        outcome.windows_done += 1
+        outcome.rows_read += written
+        outcome.rows_written += written
+        if on_window:
+            on_window(outcome.windows_done, len(windows))
+
+
+def _prepare(
+    connector: Connector, state: SyncState, request: SyncRequest, *, budget: Budget
+) -> RunPlan:
+    """The connector's plan with the days owed by earlier runs; an explicit --until range
+    takes nothing from it (the connector may still learn its time zone)."""
+    pending = state.pending or {}
+    saved: Mapping[str, Any] = pending.get(CONNECTOR_STATE) or {}
+    budget.check()
+    run_plan = connector.prepare(saved, now=request.now, budget=budget)
+    if request.until is not None:
+        return RunPlan()
+    owed = frozenset(date.fromisoformat(d) for d in pending.get(OWED_DAYS, []))
+    return replace(run_plan, changed_days=run_plan.changed_days | owed)
+
+
+def _pending_after(
+    state: SyncState,
+    run_plan: RunPlan,
+    windows: list[Window],
+    outcome: SyncOutcome,
+    *,
+    recent_start: date | None,
+) -> dict[str, Any]:
+    """`sync_state.pending` after a run: the connector's new state, and the days still owed.
+
+    Recent days are not owed: the watermark stays before an unfinished one, so the next run's
+    lookback fetches it anyway.
+    """
+    pending = dict(state.pending or {})
+    if run_plan.state is not None:
+        pending[CONNECTOR_STATE] = dict(run_plan.state)
+    owed = {
+        w.day
+        for w in windows
+        if w.day in run_plan.changed_days and (recent_start is None or w.day < recent_start)
+    } - outcome.days_done
+    pending[OWED_DAYS] = sorted(d.isoformat() for d in owed)
+    return pending
 
 
 def replace_window(
@@ -265,7 +362,14 @@ def _with(state: SyncState, coverage: Coverage) -> SyncState:
     return state
 
 
-def _record_success(engine: Engine, source_id: int, *, now: datetime, complete: bool) -> None:
+def _record_success(
+    engine: Engine,
+    source_id: int,
+    *,
+    now: datetime,
+    complete: bool,
+    pending: dict[str, Any] | None = None,
+) -> None:
     with Session(engine) as session, session.begin():
         state = session.get(SyncState, (source_id, STREAM)) or SyncState(
             source_id=source_id, stream=STREAM
@@ -273,6 +377,8 @@ def _record_success(engine: Engine, source_id: int, *, now: datetime, complete: 
         if complete:
             state.last_success_at = now
             state.consecutive_failures = 0
+        if pending is not None:
+            state.pending = pending  # a new dict, so the JSON column is seen as changed
         state.updated_at = utcnow()
         session.add(state)
 

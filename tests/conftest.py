@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,25 @@ def subprocess_env(database: Database, home: Path) -> dict[str, str]:
     if database.backend == "pg":
         env["DPO_DATABASE_URL"] = database.url
     return env
+
+
+@dataclass
+class Clock:
+    """The time the CLI believes it is (`dpo.storage.models.utcnow`), moved by the test."""
+
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A fixed 'now' for `dpo sync` and its job rows (2026-03-10 12:00 UTC unless moved)."""
+    fixed = Clock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    monkeypatch.setattr("dpo.storage.models.utcnow", fixed.now)
+    monkeypatch.setattr("dpo.jobs.utcnow", fixed.now)
+    return fixed

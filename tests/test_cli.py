@@ -38,7 +38,8 @@ def test_help_imports_no_heavy_modules() -> None:
         "from dpo.cli.main import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = ['sqlalchemy', 'sqlmodel', 'alembic', 'pandas', 'statsmodels', 'openai',\n"
-        "         'fastapi', 'google.analytics', 'facebook_business', 'psycopg2', 'pydantic']\n"
+        "         'fastapi', 'google.analytics', 'facebook_business', 'psycopg2', 'pydantic',\n"
+        "         'requests', 'tenacity']\n"
         "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -95,3 +95,20 @@ def test_missing_config_file_named_on_the_command_line(cli: CliInvoker, tmp_path
     result = cli("--config", str(tmp_path / "nope.toml"), "orgs", "list")
     assert result.exit_code == 3
     assert "does not exist" in result.stderr
+
+
+def test_connector_sections_are_typed_and_checked(cli: CliInvoker, tmp_path: Path) -> None:
+    config = tmp_path / "dpo.toml"
+    config.write_text('[meta]\nrestatement_days = "many"\n')
+    result = cli("--config", str(config), "sync", "meta")
+    assert result.exit_code == 3
+    assert "invalid setting meta.restatement_days" in result.stderr
+
+
+def test_the_example_configuration_documents_every_connector_setting() -> None:
+    from dpo.settings import GaSettings, MetaSettings, WooSettings
+
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text()
+    for model in (GaSettings, MetaSettings, WooSettings):
+        for name in model.model_fields:
+            assert f"# {name} = " in text or f"#   {name} = " in text, name

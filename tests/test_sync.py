@@ -12,7 +12,7 @@ from dpo import connectors
 from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
 from dpo.storage.locks import hold_lock
-from tests.conftest import CliInvoker, Database
+from tests.conftest import CliInvoker, Clock, Database
 
 FACT_COLUMNS = (
     "source_id, grain, period_start, channel, campaign, org_id, campaign_name, currency, "
@@ -218,7 +218,10 @@ def test_no_sources_is_a_configuration_error(cli: CliInvoker, database: Database
     assert "no enabled demo sources" in result.stderr
 
 
-def test_kind_without_a_connector_says_so(cli: CliInvoker, database: Database) -> None:
+def test_kind_without_a_connector_says_so(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(connectors._REGISTRY, "ga")  # as in a build of dpo without it
     setup_org(cli)
     cli.ok("sources", "add", "acme", "ga", "--account", "123456")
     result = cli("sync", "ga")
@@ -251,3 +254,40 @@ def test_budget_cuts_a_slow_upstream_short_without_committing_its_window(
     assert result.exit_code == 75
     assert database.scalar("SELECT count(*) FROM fact") == 0
     assert database.scalar("SELECT count(*) FROM sync_state WHERE consecutive_failures > 0") == 0
+
+
+def _pending(db: Database) -> dict[str, object]:
+    pending = db.scalar("SELECT pending FROM sync_state")
+    return dict(json.loads(pending) if isinstance(pending, str) else pending or {})
+
+
+def _windows(cli: CliInvoker) -> int:
+    return int(json.loads(cli.ok("jobs", "list", "--json").stdout)[0]["windows"])
+
+
+def test_a_connector_adds_days_to_a_run_and_a_cut_short_run_owes_them_to_the_next(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:PlanningConnector")
+    setup_org(cli, "woo", settings=("changed=2026-03-02", "latency_seconds=0.05"))
+    cli.ok("sync", "demo", "--since", "2026-03-01")  # a first run: its 10 days only
+    assert _windows(cli) == 10
+    assert _pending(database) == {
+        "connector": {"widened_on": "2026-03-10", "runs": 1},
+        "owed_days": [],
+    }
+    clock.advance(hours=1)  # same day: lookback 2 (03-08..03-10) + the changed day 03-02
+    cli.ok("sync", "demo")
+    assert _windows(cli) == 4
+    clock.advance(days=1)  # a new day: 03-08..03-11, then 03-02 and the daily 03-06, 03-07
+    assert cli("sync", "demo", "--max-seconds", "0.12").exit_code == 75
+    pending = _pending(database)
+    assert pending["connector"] == {"widened_on": "2026-03-11", "runs": 3}
+    owed = [str(d) for d in pending["owed_days"]]  # type: ignore[attr-defined]
+    assert owed and set(owed) <= {"2026-03-02", "2026-03-06", "2026-03-07"}
+    before = len(database.rows("SELECT id FROM fact_change"))
+    cli.ok("sync", "demo")  # not widened again today, but the owed days are fetched
+    assert _pending(database)["owed_days"] == []
+    starts = [str(r[0]) for r in database.rows("SELECT range_start FROM fact_change ORDER BY id")]
+    fetched = {s[:10] for s in starts[before:]}  # Berlin days start at 23:00 UTC the day before
+    assert {str(date.fromisoformat(d) - timedelta(days=1)) for d in owed} <= fetched

@@ -19,13 +19,16 @@ def days(windows: list[Window]) -> list[str]:
     return [w.day.isoformat() for w in windows]
 
 
-def plan(coverage: Coverage, **request: object) -> list[Window]:
+def plan(
+    coverage: Coverage, *, changed_days: set[date] | None = None, **request: object
+) -> list[Window]:
     return plan_windows(
         coverage,
         tz=BERLIN,
         request=SyncRequest(now=NOW, **request),  # type: ignore[arg-type]
         lookback_days=2,
         initial_days=5,
+        changed_days=changed_days or (),
     )
 
 
@@ -120,3 +123,23 @@ def test_coverage_only_grows_where_it_stays_contiguous(first: int, order: list[i
         hi = (coverage.watermark - timedelta(seconds=1)).astimezone(BERLIN).date()
         covered = {lo + timedelta(days=i) for i in range((hi - lo).days + 1)}
         assert covered <= synced
+
+
+def test_changed_days_inside_coverage_come_after_the_recent_days_oldest_first() -> None:
+    covered = Coverage(watermark=NOW, covered_from=Window.for_day(date(2026, 3, 1), BERLIN).start)
+    changed = {date(2026, 3, 5), date(2026, 3, 2), date(2026, 3, 9), date(2026, 2, 20)}
+    assert days(plan(covered, changed_days=changed)) == [
+        "2026-03-08",
+        "2026-03-09",
+        "2026-03-10",
+        "2026-03-02",
+        "2026-03-05",
+    ]  # 03-09 is recent anyway; 02-20 lies outside the synced range
+
+
+def test_changed_days_are_ignored_by_an_explicit_range_and_a_first_run() -> None:
+    covered = Coverage(watermark=NOW, covered_from=Window.for_day(date(2026, 3, 1), BERLIN).start)
+    changed = {date(2026, 3, 2)}
+    explicit = plan(covered, since=date(2026, 3, 9), until=date(2026, 3, 10), changed_days=changed)
+    assert days(explicit) == ["2026-03-09", "2026-03-10"]
+    assert "2026-03-02" not in days(plan(Coverage(), changed_days=changed))

@@ -94,3 +94,27 @@ def list_(
         [(x.id, x.org, x.kind, x.account, x.name, x.secret_ref, x.enabled) for x in items],
         empty="No sources yet: add one with `dpo sources add ORG KIND --account …`.",
     )
+
+
+@app.command("test")
+def test(
+    org: Annotated[str, typer.Argument(help="Organization slug.")],
+    kind: Annotated[SourceKind | None, typer.Argument(help="Only sources of this kind.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Check each source's credentials of ORG with one cheap call (exit 4 if refused)."""
+    from dpo import sources
+    from dpo.jobs import overall_exit_code_of
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        checks = sources.check_sources(s, org, kind=kind.value if kind else None)
+    if json_:
+        render.print_json([c.__dict__ for c in checks])
+    else:
+        for c in checks:
+            if c.is_ok:
+                typer.echo(f"{c.source}: ok — {c.message}")
+            else:
+                typer.echo(f"Error: {c.source}: {c.message}", err=True)
+    raise typer.Exit(overall_exit_code_of(c.exit_code for c in checks))

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, str] = {
     "demo": "dpo.connectors.demo:DemoConnector",
+    "ga": "dpo.connectors.ga:GaConnector",
+    "meta": "dpo.connectors.meta:MetaConnector",
+    "woo": "dpo.connectors.woo:WooConnector",
 }
 
 

@@ -90,6 +90,21 @@ class FactRow:
 
 
 @dataclass(frozen=True)
+class RunPlan:
+    """What a connector asks of one run, decided before its windows are planned.
+
+    `changed_days` are local days to fetch again beyond the usual lookback: days the upstream
+    says changed since the last run, or a restatement window fetched once a day. They are
+    fetched after the recent days, when they lie inside the synced range. `state` is the
+    connector's own bookkeeping, saved when the run ends without an error; changed days that a
+    time budget left undone are carried over to the next run by the engine.
+    """
+
+    changed_days: frozenset[date] = frozenset()
+    state: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What a connector knows of its source: a snapshot, detached from the database."""
 
@@ -127,6 +142,14 @@ class Connector(ABC):
         """Check a new source's account and settings; fill defaults. Raise ValueError if bad."""
         return dict(settings)
 
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
+        """Look at the connector's saved `state` (and the upstream) before a run; see RunPlan.
+
+        Called once per run before `timezone()`, so a connector may learn its upstream's time
+        zone here.
+        """
+        return RunPlan()
+
     def timezone(self) -> ZoneInfo:
         """The upstream's time zone, in which windows are days (default: the org's)."""
         return ZoneInfo(str(self.spec.settings.get("timezone") or self.spec.org_timezone))
@@ -144,3 +167,16 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections."""
+
+
+def once_a_day(
+    state: Mapping[str, Any], *, key: str, today: date, days: int
+) -> tuple[frozenset[date], dict[str, Any]]:
+    """The `days` local days before `today`, on the first run of each day; none on the others.
+
+    Returns those days and the state to save (recording `today` under `key`).
+    """
+    if state.get(key) == today.isoformat():
+        return frozenset(), dict(state)
+    window = frozenset(today - timedelta(days=n) for n in range(1, days + 1))
+    return window, {**state, key: today.isoformat()}

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from dpo.connectors.base import Budget, FactRow, Window
+from dpo.connectors.base import Budget, FactRow, RunPlan, Window, once_a_day
 from dpo.connectors.demo import DemoConnector
 from dpo.errors import TryLaterError, UpstreamRefusedError
 from dpo.vocab import Grain
@@ -40,3 +40,26 @@ class ScriptedConnector(DemoConnector):
                 return
             raise RuntimeError(message)
         yield from super().fetch_window(window, now=now, budget=budget)
+
+
+class PlanningConnector(ScriptedConnector):
+    """Demo data with a run plan: days named in the `changed` setting, the 5 days before today
+    on the first run of each local day, and a count of finished runs in its state."""
+
+    @classmethod
+    def normalize_settings(
+        cls, account: str, settings: Mapping[str, Any], *, today: date
+    ) -> dict[str, Any]:
+        rest = {k: v for k, v in settings.items() if k != "changed"}
+        out = super().normalize_settings(account, rest, today=today)
+        return {**out, "changed": settings.get("changed", "")}
+
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
+        changed = str(self.spec.settings.get("changed", ""))
+        today = now.astimezone(self.timezone()).date()
+        daily, new_state = once_a_day(state, key="widened_on", today=today, days=5)
+        named = frozenset(date.fromisoformat(d) for d in changed.split(",") if d)
+        return RunPlan(
+            changed_days=daily | named,
+            state={**new_state, "runs": int(state.get("runs", 0)) + 1},
+        )

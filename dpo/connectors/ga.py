@@ -1,0 +1,315 @@
+"""Google Analytics 4: sessions, users, key events and revenue per hour and channel group.
+
+Through the official client (google-analytics-data, `BetaAnalyticsDataClient`, REST transport)
+with a service-account key (the JSON file's content is the source's secret). One `runReport`
+per window (a day in the property's time zone): `dateHour` x `sessionDefaultChannelGroup`
+(x the configured campaign dimension), metrics sessions, totalUsers, keyEvents and
+totalRevenue, paged with limit/offset until `rowCount`.
+
+- `dateHour` is in the property's time zone, which GA states in every response
+  (`metadata.timeZone`); it is converted to UTC. On the autumn DST change GA folds the
+  repeated hour into one `dateHour`; it is stored at the first of the two UTC hours.
+- `totalUsers` is stored per hour as GA reports it; it cannot be summed across hours.
+- Each request asks for the property's quota (`returnPropertyQuota`); when the hour's or the
+  day's tokens fall below `quota_reserve_tokens`, the run stops (exit 75) before spending
+  them, leaving the rest for the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
+from dpo.connectors.upstream import (
+    Fault,
+    Retrier,
+    check_source_settings,
+    retry_after,
+    short,
+    source_settings,
+)
+from dpo.errors import ConfigError, DpoError, TryLaterError
+from dpo.settings import GaSettings
+from dpo.vocab import Grain
+
+if TYPE_CHECKING:
+    from google.analytics.data_v1beta import BetaAnalyticsDataClient
+    from google.analytics.data_v1beta.types import RunReportResponse
+
+log = logging.getLogger(__name__)
+
+SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
+METRICS = ("sessions", "totalUsers", "keyEvents", "totalRevenue")
+CHANNEL = "sessionDefaultChannelGroup"
+_MICRO = Decimal("0.000001")
+
+
+class GaConnector(Connector):
+    """A GA4 property; the source's account is the numeric property id."""
+
+    kind = "ga"
+    default_lookback_days = 3
+
+    def __init__(self, spec: SourceSpec) -> None:
+        super().__init__(spec)
+        self.config = source_settings(GaSettings, spec)
+        self._client: BetaAnalyticsDataClient | None = None
+        self._tz: ZoneInfo | None = _zone(self.config.timezone) if self.config.timezone else None
+        self._quota_left: int | None = None
+
+    @classmethod
+    def normalize_settings(
+        cls, account: str, settings: Mapping[str, Any], *, today: date
+    ) -> dict[str, Any]:
+        if not account.removeprefix("properties/").isdigit():
+            raise ValueError(
+                f"a ga source's account is the GA4 property id (digits); got {account!r}"
+            )
+        checked = check_source_settings(GaSettings, settings)
+        if checked.get("timezone"):
+            _zone(checked["timezone"])
+        return checked
+
+    @property
+    def property(self) -> str:
+        return "properties/" + self.spec.account.removeprefix("properties/")
+
+    # --- the engine's hooks -------------------------------------------------------------------
+
+    def prepare(self, state: Mapping[str, Any], *, now: datetime, budget: Budget) -> RunPlan:
+        if self._tz is None:
+            reported = self._probe(budget).metadata.time_zone
+            try:
+                self._tz = _zone(reported)
+            except ValueError:
+                raise DpoError(
+                    f"GA reports the time zone {short(reported)!r}, which dpo does not know",
+                    hint="set the property's zone with --setting timezone=…",
+                ) from None
+        return RunPlan()
+
+    def timezone(self) -> ZoneInfo:
+        return self._tz or ZoneInfo(self.spec.org_timezone)
+
+    def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
+        rows: dict[tuple[datetime, str, str], FactRow] = {}
+        offset = 0
+        while True:
+            response = self._report(window.day, window.day, offset=offset, budget=budget)
+            self._check_zone(response)
+            for row in response.rows:
+                _merge(rows, self._fact(row, response.metadata.currency_code))
+            offset += len(response.rows)
+            if not response.rows or offset >= response.row_count:
+                break
+        yield from rows.values()
+
+    def check(self) -> str:
+        response = self._probe(Budget())
+        quota = response.property_quota.tokens_per_day
+        return (
+            f"GA4 {self.property} answered: time zone {response.metadata.time_zone}, "
+            f"currency {response.metadata.currency_code}, {quota.remaining:,} tokens left today"
+        )
+
+    def close(self) -> None:
+        self._client = None
+
+    # --- reports --------------------------------------------------------------------------------
+
+    def _probe(self, budget: Budget) -> RunReportResponse:
+        """The cheapest report there is (one row of today), for its metadata and quota."""
+        today = datetime.now(UTC).date()
+        return self._report(today, today, offset=0, budget=budget, limit=1, metrics=("sessions",))
+
+    def _report(
+        self,
+        first: date,
+        last: date,
+        *,
+        offset: int,
+        budget: Budget,
+        limit: int | None = None,
+        metrics: tuple[str, ...] = METRICS,
+    ) -> RunReportResponse:
+        from google.analytics.data_v1beta.types import (
+            DateRange,
+            Dimension,
+            Metric,
+            RunReportRequest,
+        )
+
+        dimensions = ["dateHour", CHANNEL]
+        if self.config.campaign_dimension:
+            dimensions.append(self.config.campaign_dimension)
+        request = RunReportRequest(
+            property=self.property,
+            date_ranges=[DateRange(start_date=first.isoformat(), end_date=last.isoformat())],
+            dimensions=[Dimension(name=d) for d in dimensions],
+            metrics=[Metric(name=m) for m in metrics],
+            limit=limit or self.config.page_size,
+            offset=offset,
+            return_property_quota=True,
+        )
+        self._check_quota()
+        client = self._connect()
+        retrier = Retrier(
+            label=self.spec.label, classify=classify, budget=budget, settings=self.config
+        )
+        response: RunReportResponse = retrier.call(
+            lambda: client.run_report(
+                request=request, timeout=budget.timeout(self.config.timeout_seconds)
+            ),
+            what=f"the report of {first}",
+        )
+        quota = response.property_quota
+        self._quota_left = min(quota.tokens_per_hour.remaining, quota.tokens_per_day.remaining)
+        return response
+
+    def _check_quota(self) -> None:
+        """Stop before the property's quota runs out, rather than be refused halfway."""
+        if self._quota_left is not None and self._quota_left < self.config.quota_reserve_tokens:
+            raise TryLaterError(
+                f"GA quota nearly spent ({self._quota_left:,} tokens left, "
+                f"{self.config.quota_reserve_tokens:,} kept in reserve); the next run carries on"
+            )
+
+    def _check_zone(self, response: RunReportResponse) -> None:
+        reported = response.metadata.time_zone
+        if reported and self._tz is not None and reported != self._tz.key:
+            raise DpoError(
+                f"the GA property's time zone is {reported}, but dpo reads it as {self._tz.key}",
+                hint=f"set it with --setting timezone={reported} (or remove the setting)",
+            )
+
+    def _fact(self, row: Any, currency: str) -> FactRow:
+        dims = [v.value for v in row.dimension_values]
+        values = [v.value for v in row.metric_values]
+        campaign = dims[2] if len(dims) > 2 else ""
+        return FactRow(
+            Grain.hour,
+            _utc_hour(dims[0], self.timezone()),
+            channel=dims[1],
+            campaign=campaign,
+            campaign_name=campaign or None,
+            currency=currency or None,
+            sessions=int(Decimal(values[0] or 0)),
+            users=int(Decimal(values[1] or 0)),
+            conversions=Decimal(values[2] or 0).quantize(_MICRO),
+            revenue=Decimal(values[3] or 0).quantize(_MICRO),
+        )
+
+    def _connect(self) -> BetaAnalyticsDataClient:
+        if self._client is None:
+            from google.analytics.data_v1beta import BetaAnalyticsDataClient
+
+            options = {"api_endpoint": self.spec.endpoint} if self.spec.endpoint else None
+            self._client = BetaAnalyticsDataClient(
+                credentials=self._credentials(), transport="rest", client_options=options
+            )
+        return self._client
+
+    def _credentials(self) -> Any:
+        from google.oauth2 import service_account
+
+        hint = "download a JSON key of a service account with Viewer access to the property"
+        if not self.spec.secret:
+            raise ConfigError("no service-account key", hint=hint)
+        try:
+            info = json.loads(self.spec.secret)
+            return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
+            )
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError("the secret is not a service-account JSON key", hint=hint) from None
+
+
+def classify(exc: BaseException) -> Fault | None:
+    """How to treat a failure of a GA Data API call."""
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+    from google.protobuf.json_format import ParseError
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return _api_fault(exc)
+    if isinstance(exc, ParseError | json.JSONDecodeError):
+        return Fault("GA answered with a body that is not the JSON expected", is_transient=True)
+    if isinstance(exc, requests.Timeout):
+        return Fault("GA did not answer in time", is_transient=True)
+    if isinstance(exc, requests.ConnectionError | auth_exc.TransportError):
+        return Fault("cannot connect to the GA Data API", is_transient=True)
+    if isinstance(exc, auth_exc.RefreshError):
+        return Fault("the service-account key was refused", is_transient=False)
+    return None
+
+
+def _api_fault(exc: Any) -> Fault:
+    status = int(exc.code or 0)
+    response = getattr(exc, "response", None)
+    envelope = _envelope(response)
+    said = f"HTTP {status}" + (f" {envelope[0]}" if envelope[0] else "")
+    if status == 429 or status >= 500:
+        headers = getattr(response, "headers", None)
+        return Fault(f"GA answered {said}", True, retry_after(headers))
+    if envelope[1]:
+        said += f": {short(envelope[1])}"
+    if status == 401:
+        return Fault(
+            f"GA refused the credentials ({said})",
+            False,
+            hint="check the service-account key (is it deleted or disabled?)",
+        )
+    if status == 403:
+        return Fault(
+            f"GA refused access to the property ({said})",
+            False,
+            hint="add the service account's e-mail as Viewer in GA Admin → Property access "
+            "management, and enable the Google Analytics Data API in its Cloud project",
+        )
+    return Fault(
+        f"GA refused the report ({said})",
+        False,
+        hint="check the property id (--account) and the campaign_dimension setting",
+    )
+
+
+def _envelope(response: Any) -> tuple[str, str]:
+    """(status, message) of a Google error envelope, if the body is one."""
+    try:
+        error = response.json()["error"]
+        return str(error.get("status", "")), str(error.get("message", ""))
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return "", ""
+
+
+def _utc_hour(date_hour: str, tz: ZoneInfo) -> datetime:
+    """`YYYYMMDDHH` in the property's zone → the UTC start of that hour."""
+    local = datetime.strptime(date_hour, "%Y%m%d%H")
+    return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _merge(rows: dict[tuple[datetime, str, str], FactRow], row: FactRow) -> None:
+    """Add `row`, summing into a row of the same key (GA's folded DST hour)."""
+    key = (row.period_start, row.channel, row.campaign)
+    if key not in rows:
+        rows[key] = row
+        return
+    old = rows[key]
+    for metric in ("sessions", "users", "conversions", "revenue"):
+        setattr(old, metric, getattr(old, metric) + getattr(row, metric))
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
+        ) from None
