@@ -30,7 +30,7 @@ class Check:
         return self.exit_code == EXIT_OK
 
 
-def run_checks(*, now: datetime) -> Iterator[Check]:
+def run_checks(*, now: datetime, sources: bool = True) -> Iterator[Check]:
     """Every check, in order; later checks are skipped when what they need has failed."""
     config = _check_config()
     yield config
@@ -42,6 +42,8 @@ def run_checks(*, now: datetime) -> Iterator[Check]:
     yield database
     if database.ok:
         yield _check_clock(now)
+        if sources:
+            yield from _check_sources()
 
 
 def _guard(name: str, body: Callable[[], Check]) -> Check:
@@ -134,3 +136,25 @@ def _check_clock(now: datetime) -> Check:
         return Check("clock", f"within {drift.total_seconds():.1f}s of the database server")
 
     return _guard("clock", body)
+
+
+def _check_sources() -> Iterator[Check]:
+    """One cheap authenticated call per enabled source: do its credentials work?"""
+    from sqlmodel import Session, col, select
+
+    from dpo.sources import check_source
+    from dpo.storage.db import ready_engine
+    from dpo.storage.models import Organization, Source
+
+    with Session(ready_engine()) as session:
+        pairs = list(
+            session.exec(
+                select(Source, Organization)
+                .join(Organization)
+                .where(col(Source.enabled))
+                .order_by(Organization.slug, col(Source.id))
+            )
+        )
+    for source, org in pairs:
+        found = check_source(source, org)
+        yield Check(f"source {found.source}", found.message, found.exit_code)

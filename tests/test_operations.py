@@ -231,3 +231,19 @@ def test_sync_with_a_shard_only_touches_its_organizations(
     }
     assert synced == {f"org-{i}" for i in range(6) if Shard(1, 2).owns(f"org-{i}")}
     assert 0 < len(synced) < 6
+
+
+def test_doctor_checks_each_sources_credentials(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_org(cli, "woo")
+    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--secret-env", "NOT_SET_TOKEN")
+    result = cli("doctor")
+    assert result.exit_code == 3
+    assert "ok   source acme/demo:woo: demo woo data" in result.stdout
+    assert "FAIL source acme/demo:ga: the secret environment variable NOT_SET_TOKEN is not set" in (
+        result.stderr
+    )
+    monkeypatch.setenv("NOT_SET_TOKEN", "now-set")
+    cli.ok("doctor")
+    assert "ok   source" not in cli.ok("doctor", "--no-sources").stdout

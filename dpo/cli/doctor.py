@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 
-def doctor() -> None:
-    """Check configuration, DPO_HOME, time zones, the database and its schema, and the clock."""
+def doctor(
+    sources: Annotated[
+        bool, typer.Option(help="Also make one cheap authenticated call per enabled source.")
+    ] = True,
+) -> None:
+    """Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and
+    each enabled source's credentials."""
     from dpo.doctor import run_checks
     from dpo.jobs import overall_exit_code_of
     from dpo.storage.models import utcnow
 
     codes = []
-    for check in run_checks(now=utcnow()):
+    for check in run_checks(now=utcnow(), sources=sources):
         mark = "ok  " if check.ok else "FAIL"
         fix = f" — fix: {check.fix}" if check.fix else ""
         typer.echo(f"{mark} {check.name}: {check.detail}{fix}", err=not check.ok)
