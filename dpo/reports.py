@@ -152,6 +152,7 @@ class Report:
     compare_totals: Kpis
     changes: Kpis
     daily: dict[date, Kpis]
+    compare_daily: dict[date, Kpis]
     rows: list[Row]
     top_campaigns: list[Row]
     bottom_campaigns: list[Row]
@@ -160,6 +161,10 @@ class Report:
     def trend(self, kpi: str) -> list[Decimal | None]:
         """The KPI's value on each day of the period."""
         return [self.daily[d][kpi] for d in self.period.dates()]
+
+    def compare_trend(self, kpi: str) -> list[Decimal | None]:
+        """The KPI's value on each day of the comparison period."""
+        return [self.compare_daily[d][kpi] for d in self.compare.dates()]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape: dates as ISO strings, numbers as numbers, None when undefined."""
@@ -226,6 +231,7 @@ def build_report(
         compare_totals=compare_totals,
         changes={k: change(totals[k], compare_totals[k]) for k in KPIS},
         daily={d: compute_kpis(days.get(d, {})) for d in period.dates()},
+        compare_daily={d: compute_kpis(days.get(d, {})) for d in before.dates()},
         rows=_rows(conn, org.id, period, request.by, days=days, campaigns=campaigns),
         top_campaigns=top,
         bottom_campaigns=bottom,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpo.cli import render
+
+if TYPE_CHECKING:
+    from dpo.reports import Report
 
 
 def report(
@@ -30,6 +33,19 @@ def report(
         str | None,
         typer.Option(help="Write the rows as CSV to FILE ('-' for stdout).", metavar="FILE"),
     ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw the daily KPIs into FILE.png or FILE.svg.", metavar="FILE", dir_okay=False
+        ),
+    ] = None,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw the daily KPIs in the terminal.")
+    ] = False,
+    kpi: Annotated[
+        list[str] | None,
+        typer.Option(help="KPI to chart (repeatable; default spend, revenue and MER)."),
+    ] = None,
 ) -> None:
     """Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns."""
     from dpo.cli import report_view
@@ -43,6 +59,14 @@ def report(
 
     if json_ and csv == "-":
         raise InvalidInputError("--json and --csv - both write to stdout: choose one")
+    if plot and (json_ or csv == "-"):
+        raise InvalidInputError("--plot draws on stdout: it cannot go with --json or --csv -")
+    if kpi:
+        from dpo.charts import chart_kpis
+
+        if chart is None and not plot:
+            raise InvalidInputError("--kpi chooses what --chart or --plot draws: give one of them")
+        chart_kpis(kpi)
     request = parse_request(
         days=days,
         since=parse_day(since, option="--since") if since else None,
@@ -57,6 +81,8 @@ def report(
         data = build_report(session, org, request, now=utcnow())
     if refreshed is not None and refreshed.exit_code:
         data.warnings.insert(0, f"the rollups could not be brought up to date: {refreshed.message}")
+    if chart is not None:
+        _write_chart(data, chart, kpis=kpi or [])
     if csv is not None:
         report_view.write_csv(data, None if csv == "-" else Path(csv))
     if json_:
@@ -65,3 +91,20 @@ def report(
         report_view.show(data)
         if csv is not None:
             typer.echo(f"Wrote {len(data.rows)} rows to {csv}")
+        if plot:
+            from dpo.charts import plot_in_terminal
+
+            typer.echo(plot_in_terminal(data, kpis=kpi or [], width=render.console.width))
+
+
+def _write_chart(data: Report, chart: Path, *, kpis: list[str]) -> None:
+    from dpo import charts
+    from dpo.insights.store import list_insights
+    from dpo.storage.db import session_scope
+    from dpo.vocab import InsightKind
+
+    with session_scope() as session:
+        found = list_insights(session, org_slug=data.org, kind=InsightKind.anomaly, limit=10_000)
+    charts.write_chart(data, chart, kpis=kpis, anomalies=charts.marks_from_insights(
+        found, data.timezone))  # fmt: skip
+    typer.echo(f"Wrote the chart to {chart}", err=True)
