@@ -316,7 +316,8 @@ def _sync_body(
     def body() -> Work:
         if request.deadline is not None and time.monotonic() >= request.deadline:
             return Work(JobStatus.partial, message="time budget spent before this source began")
-        if _is_scheduled(request) and _done_by_peer(engine, target, since=request.now):
+        since = request.launched or request.now
+        if _is_scheduled(request) and _done_by_peer(engine, target, since=since):
             return Work(JobStatus.skipped, message="synced by another process during this run")
         settings = get_settings()
         connector = connector_cls(spec_for(source, org))
@@ -358,10 +359,12 @@ def _is_scheduled(request: SyncRequest) -> bool:
 
 
 def _done_by_peer(engine: Engine, target: JobTarget, *, since: datetime) -> bool:
-    """True when another process synced this source successfully after `since`.
+    """True when another process started a successful sync of this source after `since`.
 
     Several servers run the same crontab; the lock stops them syncing one source at the same
-    time, and this stops the later one syncing it again right after.
+    time, and this stops the later one syncing it again right after. `since` is when this
+    command was launched: cron starts the peers together, so a peer that began the source after
+    that is syncing the same tick's data.
     """
     with Session(engine) as session:
         found = session.exec(

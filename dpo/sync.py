@@ -51,6 +51,7 @@ class SyncRequest:
     since: date | None = None
     until: date | None = None
     deadline: float | None = None  # time.monotonic() value after which no window starts
+    launched: datetime | None = None  # when the command started, before its slow imports
 
 
 @dataclass

@@ -7,6 +7,7 @@ Command modules import only typer, rich and dpo's light modules at import time; 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,7 @@ from dpo.cli import (
     sync,
 )
 from dpo.cli.logs import LogFormat, setup_logging
+from dpo.cli.render import LAUNCHED
 from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
 
@@ -81,6 +83,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -104,6 +107,7 @@ def root(
     """Digital Performance Optimizer."""
     from dpo.settings import configure
 
+    ctx.meta[LAUNCHED] = datetime.now(UTC)  # before any command's heavy imports
     setup_logging(debug=debug, verbose=verbose, fmt=log_format)
     configure(config_file=config)
 

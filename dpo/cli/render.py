@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from dpo.jobs import JobResult
 
 Advance = Callable[[int, int], None]  # (units done, units planned)
+LAUNCHED = "dpo.launched"  # context meta key: when the command started (an aware datetime)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -18,6 +18,7 @@ DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
 
 
 def sync(
+    ctx: typer.Context,
     kind: Annotated[SourceKind, typer.Argument(help="Which upstream: ga, meta, woo or demo.")],
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")
@@ -61,6 +62,7 @@ def sync(
         since=since.date() if since else None,
         until=until.date() if until else None,
         deadline=time.monotonic() + budget if budget else None,
+        launched=ctx.meta.get(render.LAUNCHED),
     )
     with render.progress_bars(enabled=not quiet and not json_) as progress:
         results = run_sync(
