@@ -14,9 +14,9 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo import connectors, monitoring
@@ -40,6 +40,7 @@ from dpo.sources import sources_to_sync, spec_for
 from dpo.storage.db import ready_engine
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, Source, utcnow
+from dpo.storage.types import UTCDateTime
 from dpo.sync import OnWindow, SyncRequest, sync_source
 from dpo.vocab import Grain, JobStatus
 
@@ -316,9 +317,12 @@ def _sync_body(
     def body() -> Work:
         if request.deadline is not None and time.monotonic() >= request.deadline:
             return Work(JobStatus.partial, message="time budget spent before this source began")
-        since = request.launched or request.now
-        if _is_scheduled(request) and _done_by_peer(engine, target, since=since):
-            return Work(JobStatus.skipped, message="synced by another process during this run")
+        done_at = _is_scheduled(request) and _done_by_peer(
+            engine, target, since=_fresh_since(request)
+        )
+        if done_at:
+            when = done_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            return Work(JobStatus.skipped, message=f"another run synced it at {when}")
         settings = get_settings()
         connector = connector_cls(spec_for(source, org))
         lookback = source.lookback_days
@@ -358,24 +362,32 @@ def _is_scheduled(request: SyncRequest) -> bool:
     return request.since is None and request.until is None
 
 
-def _done_by_peer(engine: Engine, target: JobTarget, *, since: datetime) -> bool:
-    """True when another process started a successful sync of this source after `since`.
+def _fresh_since(request: SyncRequest) -> datetime:
+    """Runs that started after this moment count as already done for this run."""
+    since = request.launched or request.now
+    if request.skip_recent:
+        since = min(since, request.now - timedelta(seconds=request.skip_recent))
+    return since
+
+
+def _done_by_peer(engine: Engine, target: JobTarget, *, since: datetime) -> datetime | None:
+    """When another run began a successful sync of this source after `since` (else None).
 
     Several servers run the same crontab; the lock stops them syncing one source at the same
     time, and this stops the later one syncing it again right after. `since` is when this
-    command was launched: cron starts the peers together, so a peer that began the source after
-    that is syncing the same tick's data.
+    command was launched (cron starts the peers together, so a peer that began the source after
+    that is syncing the same tick's data), or earlier with --skip-recent.
     """
     with Session(engine) as session:
         found = session.exec(
-            select(JobRun.id).where(
+            select(func.max(JobRun.started_at)).where(
                 JobRun.job == target.job,
                 JobRun.source_id == target.source_id,
                 JobRun.status == JobStatus.ok.value,
                 col(JobRun.started_at) >= since,
             )
-        ).first()
-    return found is not None
+        ).one()
+    return UTCDateTime().process_result_value(found, engine.dialect)
 
 
 # --- aggregate -----------------------------------------------------------------------------------

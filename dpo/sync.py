@@ -52,6 +52,7 @@ class SyncRequest:
     until: date | None = None
     deadline: float | None = None  # time.monotonic() value after which no window starts
     launched: datetime | None = None  # when the command started, before its slow imports
+    skip_recent: float = 0.0  # seconds: skip sources another run synced within this long
 
 
 @dataclass

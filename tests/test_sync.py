@@ -291,3 +291,16 @@ def test_a_connector_adds_days_to_a_run_and_a_cut_short_run_owes_them_to_the_nex
     starts = [str(r[0]) for r in database.rows("SELECT range_start FROM fact_change ORDER BY id")]
     fetched = {s[:10] for s in starts[before:]}  # Berlin days start at 23:00 UTC the day before
     assert {str(date.fromisoformat(d) - timedelta(days=1)) for d in owed} <= fetched
+
+
+def test_skip_recent_skips_a_source_synced_moments_ago(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli, "woo")
+    cli.ok("sync", "demo", "--quiet")
+    again = cli.ok("sync", "demo", "--skip-recent", "300")
+    assert "acme/demo:woo: skipped: another run synced it at " in again.stderr
+    assert [s for (s,) in database.rows("SELECT status FROM job_run ORDER BY id")] == [
+        "ok",
+        "skipped",
+    ]
+    cli.ok("sync", "demo", "--quiet")  # without it, a plain run syncs again
+    assert database.scalar("SELECT count(*) FROM job_run WHERE status = 'ok'") == 2

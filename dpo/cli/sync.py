@@ -37,6 +37,15 @@ def sync(
         float | None,
         typer.Option(min=0.1, help="Time budget; stops at a window boundary (exit 75)."),
     ] = None,
+    skip_recent: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="Skip sources that any process synced "
+            "within this many seconds (several servers on one crontab).",
+        ),
+    ] = 0,
     shard: Annotated[
         str | None,
         typer.Option(metavar="I/N", help="Only organizations of shard I of N (several servers)."),
@@ -63,6 +72,7 @@ def sync(
         until=until.date() if until else None,
         deadline=time.monotonic() + budget if budget else None,
         launched=ctx.meta.get(render.LAUNCHED),
+        skip_recent=skip_recent,
     )
     with render.progress_bars(enabled=not quiet and not json_) as progress:
         results = run_sync(
