@@ -7,15 +7,18 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo.errors import InvalidInputError, NotFoundError
 from dpo.kpis import get_kpi
 from dpo.orgs import get_org
 from dpo.storage.models import Goal, Organization, utcnow
-from dpo.validation import parse
+from dpo.validation import check_text, day_problem, is_id, parse
 from dpo.vocab import Comparison, Period
+
+MAX_TARGET = Decimal(10) ** 14  # the goal.target column holds NUMERIC(20, 6)
+TARGET_PLACES = Decimal("0.000001")
 
 
 def _check_target(value: Any) -> Decimal:
@@ -27,7 +30,10 @@ def _check_target(value: Any) -> Decimal:
         raise ValueError(f"target must be a finite number, not {value!r}")
     if target < 0:
         raise ValueError(f"target must not be negative (got {value})")
-    return target
+    if target >= MAX_TARGET:
+        raise ValueError(f"target must be less than {MAX_TARGET:,} (got {value})")
+    # The column keeps 6 decimals; so does the goal (1e-260 is 0, not a 260-digit name).
+    return target.quantize(TARGET_PLACES).normalize()
 
 
 def _check_kpi(value: str) -> str:
@@ -59,6 +65,18 @@ class GoalFields(SQLModel):
     @classmethod
     def _kpi(cls, v: str | None) -> str | None:
         return None if v is None else _check_kpi(v)
+
+    @field_validator("name", "channel", "campaign")
+    @classmethod
+    def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return None if v is None else check_text(v, what=str(info.field_name))
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _day(cls, v: date | None) -> date | None:
+        if v is not None and (problem := day_problem(v)):
+            raise ValueError(problem)
+        return v
 
 
 class GoalCreate(GoalFields):
@@ -134,10 +152,15 @@ def _default_name(goal: GoalCreate) -> str:
 
 def get_goal(session: Session, goal_id: int) -> Goal:
     """The goal with id `goal_id`, or NotFoundError."""
-    goal = session.get(Goal, goal_id)
+    goal = session.get(Goal, goal_id) if is_id(goal_id) else None
     if goal is None:
-        raise NotFoundError(f"unknown goal {goal_id}", hint="`dpo goals list` shows the goals")
+        raise unknown_goal(goal_id)
     return goal
+
+
+def unknown_goal(goal_id: int) -> NotFoundError:
+    """The error for a goal that does not exist (or that the caller may not see)."""
+    return NotFoundError(f"unknown goal {goal_id}", hint="`dpo goals list` shows the goals")
 
 
 def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> GoalPublic:

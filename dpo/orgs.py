@@ -7,17 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationInfo, field_validator
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from dpo.errors import ConflictError, NotFoundError
 from dpo.storage.models import Organization
-from dpo.validation import check_currency, check_slug, check_timezone, parse
+from dpo.validation import check_currency, check_slug, check_text, check_timezone, is_slug, parse
 
 
 def _check_name(value: str) -> str:
     if not value.strip():
         raise ValueError("name must not be empty")
-    return value.strip()
+    return check_text(value.strip(), what="name")
 
 
 _CHECKS: dict[str, Callable[[str], str]] = {
@@ -34,19 +34,19 @@ def _check(value: str | None, info: ValidationInfo) -> str | None:
 
 
 class OrganizationBase(SQLModel):
-    name: str
+    name: str = Field(max_length=200)
     timezone: str
     currency: str
 
 
 class OrganizationCreate(OrganizationBase):
-    slug: str
+    slug: str = Field(max_length=64)
 
     _checked = field_validator("slug", "name", "timezone", "currency")(_check)
 
 
 class OrganizationUpdate(SQLModel):
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     timezone: str | None = None
     currency: str | None = None
 
@@ -72,12 +72,20 @@ def add_org(session: Session, data: Mapping[str, Any]) -> Organization:
 
 def get_org(session: Session, slug: str) -> Organization:
     """The organization called `slug`, or NotFoundError."""
-    org = session.exec(select(Organization).where(Organization.slug == slug)).first()
+    # Anything that is not a slug cannot name one (and may not even be storable text).
+    org = None
+    if is_slug(slug):
+        org = session.exec(select(Organization).where(Organization.slug == slug)).first()
     if org is None:
-        raise NotFoundError(
-            f"unknown organization {slug!r}", hint="`dpo orgs list` shows the organizations"
-        )
+        raise unknown_org(slug)
     return org
+
+
+def unknown_org(slug: str) -> NotFoundError:
+    """The error for an organization that does not exist (or that the caller may not see)."""
+    return NotFoundError(
+        f"unknown organization {slug!r}", hint="`dpo orgs list` shows the organizations"
+    )
 
 
 def list_orgs(session: Session) -> list[Organization]:

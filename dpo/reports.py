@@ -23,6 +23,7 @@ from dpo.kpis import KPIS, PARTS, Value, add_parts, change, compute_kpis
 from dpo.orgs import get_org
 from dpo.rollups import DAILY, TOTAL
 from dpo.storage.models import ROLLUP_OWNED, Source
+from dpo.validation import check_day
 from dpo.vocab import CompareTo, ReportBy
 
 DEFAULT_DAYS = 28  # four whole weeks: the same weekdays in the period and the one before
@@ -63,6 +64,9 @@ class ReportRequest:
     compare: CompareTo = CompareTo.previous
 
     def __post_init__(self) -> None:
+        for option, day in (("--since", self.since), ("--until", self.until)):
+            if day is not None:
+                check_day(day, option=option)
         if self.days is not None and (self.since or self.until):
             raise InvalidInputError("give --days or --since/--until, not both")
         if self.days is not None and not 1 <= self.days <= MAX_DAYS:
@@ -240,7 +244,7 @@ def build_report(
     return report
 
 
-def _parts_columns(table: sa.Table, *, own: bool = False) -> list[Any]:
+def parts_columns(table: sa.Table, *, own: bool = False) -> list[Any]:
     """SUM of every part; with `own`, each source's own revenue/orders/refunds instead."""
     out = []
     for part in PARTS:
@@ -299,34 +303,35 @@ def _breakdown(conn: Connection, org_id: int, period: DateRange, by: ReportBy) -
     )
     if by is ReportBy.source:
         query = (
-            sa.select(_SOURCE.c.name, _SOURCE.c.kind, *_parts_columns(t, own=True))
+            sa.select(_SOURCE.c.name, _SOURCE.c.kind, *parts_columns(t, own=True))
             .join(_SOURCE, _SOURCE.c.id == t.c.source_id)
             .where(*in_period)
             .group_by(_SOURCE.c.id, _SOURCE.c.name, _SOURCE.c.kind)
         )
-        rows = [Row(r.name, _kpis(r), {"kind": r.kind}) for r in conn.execute(query)]
+        rows = [Row(r.name, segment_kpis(r), {"kind": r.kind}) for r in conn.execute(query)]
     elif by is ReportBy.channel:
-        query = sa.select(t.c.channel, *_parts_columns(t)).where(*in_period).group_by(t.c.channel)
-        rows = [Row(r.channel, _kpis(r)) for r in conn.execute(query)]
+        query = sa.select(t.c.channel, *parts_columns(t)).where(*in_period).group_by(t.c.channel)
+        rows = [Row(r.channel, segment_kpis(r)) for r in conn.execute(query)]
     else:
         query = (
             sa.select(
                 t.c.campaign,
                 sa.func.max(t.c.campaign_name).label("name"),
                 sa.func.max(t.c.channel).label("channel"),
-                *_parts_columns(t),
+                *parts_columns(t),
             )
             .where(*in_period)
             .group_by(t.c.campaign)
         )
         rows = [
-            Row(r.campaign, _kpis(r), {"campaign_name": r.name or "", "channel": r.channel})
+            Row(r.campaign, segment_kpis(r), {"campaign_name": r.name or "", "channel": r.channel})
             for r in conn.execute(query)
         ]
     return sorted(rows, key=lambda r: (-(r.kpis["spend"] or 0), r.key))
 
 
-def _kpis(row: Any) -> Kpis:
+def segment_kpis(row: Any) -> Kpis:
+    """Segment-level KPIs of a row of summed parts."""
     return compute_kpis({p: row._mapping[p] for p in PARTS}, level="segment")
 
 

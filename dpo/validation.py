@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, TypeVar
@@ -16,6 +17,9 @@ from dpo.errors import InvalidInputError
 M = TypeVar("M", bound=BaseModel)
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# Dates far from now break date arithmetic (a year before 0001-01-01) and mean nothing here.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 
 
 def parse(model: type[M], data: Mapping[str, Any]) -> M:
@@ -43,11 +47,48 @@ def check_slug(value: str) -> str:
     return value
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns; a larger number cannot name a row
+
+
+def is_id(value: int) -> bool:
+    """True when `value` can be a row id (a query with a larger one fails on PostgreSQL)."""
+    return 1 <= value <= MAX_ID
+
+
+def is_slug(value: str) -> bool:
+    """True when `value` has the shape of a slug (so it can name an organization)."""
+    return bool(_SLUG.match(value))
+
+
+def check_text(value: str, *, what: str = "text") -> str:
+    """Free text a user typed: no control characters (NUL breaks PostgreSQL) or lone surrogates."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(f"{what} must not contain control characters (found {char!r})")
+    return value
+
+
+def day_problem(value: date) -> str | None:
+    """Why a date is unusable (outside the years dpo can reason about), or None."""
+    if FIRST_DAY <= value <= LAST_DAY:
+        return None
+    return (
+        f"{value.isoformat()} is out of range ({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})"
+    )
+
+
+def check_day(value: date, *, option: str) -> date:
+    """A date dpo can reason about (1970 to 2999), or an error naming the option."""
+    if problem := day_problem(value):
+        raise InvalidInputError(f"{option}: {problem}")
+    return value
+
+
 def check_timezone(value: str) -> str:
     """An IANA time zone name such as Europe/Berlin."""
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin"
         ) from None
@@ -65,6 +106,7 @@ def check_currency(value: str) -> str:
 def parse_day(value: str, *, option: str) -> date:
     """A YYYY-MM-DD date typed by a user, or an error naming the option."""
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInputError(f"{option}: {value!r} is not a date; use YYYY-MM-DD") from None
+    return check_day(day, option=option)

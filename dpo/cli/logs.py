@@ -42,9 +42,21 @@ class TextFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record comes (it may have been replaced)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(*, debug: bool, verbose: bool, fmt: LogFormat) -> None:
     """Send dpo's logs to stderr: warnings by default, job events with -v, all with --debug."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     if fmt is LogFormat.json:
         handler.setFormatter(JsonFormatter())
     else:
