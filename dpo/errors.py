@@ -48,6 +48,15 @@ class ConfigError(DpoError):
     exit_code = EXIT_CONFIG
 
 
+class NotAuthenticatedError(DpoError):
+    """No credentials, or ones that are unknown, expired or revoked (HTTP 401)."""
+
+
+class ForbiddenError(DpoError):
+    """Valid credentials that may not do this (HTTP 403): e.g. an organization's API token
+    creating organizations."""
+
+
 class UpstreamRefusedError(DpoError):
     """The upstream refused (401/403, bad parameters): retrying will not help."""
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, SQLModel, col, select
@@ -32,6 +35,7 @@ from dpo.errors import (
     DpoError,
     InvalidInputError,
     LockHeldError,
+    NotFoundError,
     describe,
 )
 from dpo.orgs import get_org
@@ -42,6 +46,7 @@ from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, Source, utcnow
 from dpo.storage.types import UTCDateTime
 from dpo.sync import OnWindow, SyncRequest, sync_source
+from dpo.validation import is_id
 from dpo.vocab import Grain, JobStatus
 
 log = logging.getLogger(__name__)
@@ -100,13 +105,24 @@ def overall_exit_code_of(codes: Iterable[int]) -> int:
     return next((c for c in _SEVERITY if c in seen), EXIT_OK)
 
 
-def run_job(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobResult:
-    """Run `body` under the target's lock, recording a job_run row."""
+def run_job(
+    engine: Engine,
+    target: JobTarget,
+    body: Callable[[], Work],
+    *,
+    on_start: Callable[[int], None] | None = None,
+) -> JobResult:
+    """Run `body` under the target's lock, recording a job_run row.
+
+    `on_start` is called with the job_run id once the lock is held and the row exists.
+    """
     started = time.monotonic()
     try:
         with hold_lock(engine, target.lock):
             _bury_dead_runs(engine, target)
             run_id = _start_run(engine, target)
+            if on_start is not None:
+                on_start(run_id)
             result = _run_body(target, body, run_id)
             _finish_run(engine, run_id, result)
     except LockHeldError as exc:
@@ -283,13 +299,7 @@ def _sync_sources(
         pairs = [(s, o) for s, o in pairs if shard.owns(o.slug)]
     results = []
     for source, org in pairs:
-        target = JobTarget(
-            job=job,
-            lock=f"sync:source:{source.id}",
-            label=f"{org.slug}/{source.name}",
-            org_id=org.id,
-            source_id=source.id,
-        )
+        target = _sync_target(job, source, org)
         on_window = progress(target.label) if progress else None
         body = _sync_body(
             engine,
@@ -302,6 +312,87 @@ def _sync_sources(
         )
         results.append(run_job(engine, target, body))
     return results
+
+
+@dataclass
+class StartedJob:
+    """A job started in a background thread: its job_run row, or why it did not start."""
+
+    run_id: int
+    label: str
+    status: JobStatus
+    message: str = ""
+    thread: threading.Thread | None = None
+
+
+def start_sync(kind: str, org_slug: str, request: SyncRequest) -> list[StartedJob]:
+    """Start syncing an organization's enabled sources of `kind`, each in its own thread.
+
+    Returns once every source's run holds its lock and has its job_run row (status running),
+    or was skipped because another run holds the lock (status skipped): the same lock as
+    cron's, so the two never overlap. The runs carry on in their threads.
+    """
+    engine = ready_engine()
+    with Session(engine, expire_on_commit=False) as session:
+        pairs = sources_to_sync(session, kind, org_slugs=[org_slug])
+    if not pairs:
+        raise NotFoundError(f"organization {org_slug!r} has no enabled {kind} source")
+    connector_cls = connectors.connector_class(kind)
+    started = []
+    for source, org in pairs:
+        target = _sync_target(f"sync {kind}", source, org)
+        body = _sync_body(
+            engine,
+            target=target,
+            connector_cls=connector_cls,
+            source=source,
+            org=org,
+            request=request,
+            on_window=None,
+        )
+        started.append(_start_in_thread(engine, target, body))
+    return started
+
+
+def _start_in_thread(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> StartedJob:
+    """Run a job in a new thread; return as soon as it holds its lock or was skipped."""
+    first: queue.SimpleQueue[StartedJob | BaseException] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            result = run_job(
+                engine,
+                target,
+                body,
+                on_start=lambda run_id: first.put(
+                    StartedJob(run_id, target.label, JobStatus.running, thread=thread)
+                ),
+            )
+        except BaseException as exc:  # the caller re-raises it; nothing else would see it
+            first.put(exc)
+            return
+        if result.status is JobStatus.skipped:
+            assert result.run_id is not None
+            first.put(StartedJob(result.run_id, target.label, result.status, result.message))
+
+    # Not a daemon: a server shutting down lets a running sync reach its end.
+    thread = threading.Thread(target=run, name=f"{target.job} {target.label}", daemon=False)
+    thread.start()
+    outcome = first.get()
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _sync_target(job: str, source: Source, org: Organization) -> JobTarget:
+    """The lock and label of a source's sync, the same for cron and the API."""
+    return JobTarget(
+        job=job,
+        lock=f"sync:source:{source.id}",
+        label=f"{org.slug}/{source.name}",
+        org_id=org.id,
+        source_id=source.id,
+    )
 
 
 def _sync_body(
@@ -483,27 +574,43 @@ class JobRunPublic(SQLModel):
     pid: int
 
 
+def get_job(session: Session, run_id: int) -> JobRunPublic:
+    """One job run by id, or NotFoundError."""
+    found = (
+        session.exec(_runs_query().where(JobRun.id == run_id)).first() if is_id(run_id) else None
+    )
+    if found is None:
+        raise unknown_job(run_id)
+    return _run_public(*found)
+
+
+def unknown_job(run_id: int) -> NotFoundError:
+    """The error for a job run that does not exist (or that the caller may not see)."""
+    return NotFoundError(f"unknown job run {run_id}", hint="`dpo jobs list` shows the runs")
+
+
+def _runs_query() -> Any:
+    return (
+        select(JobRun, Organization, Source)
+        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
+        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
+    )
+
+
+def _run_public(run: JobRun, org: Organization | None, source: Source | None) -> JobRunPublic:
+    return JobRunPublic(
+        **run.model_dump(exclude={"org_id", "source_id"}),
+        org=org.slug if org else None,
+        source=source.name if source else None,
+        seconds=(run.finished_at - run.started_at).total_seconds() if run.finished_at else None,
+    )
+
+
 def list_jobs(
     session: Session, *, org_slug: str | None = None, limit: int = 20
 ) -> list[JobRunPublic]:
     """The most recent job runs, newest first."""
-    query = (
-        select(JobRun, Organization, Source)
-        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
-        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
-        .order_by(col(JobRun.id).desc())
-        .limit(limit)
-    )
+    query = _runs_query().order_by(col(JobRun.id).desc()).limit(limit)
     if org_slug is not None:
         query = query.where(JobRun.org_id == get_org(session, org_slug).id)
-    return [
-        JobRunPublic(
-            **run.model_dump(exclude={"org_id", "source_id"}),
-            org=org.slug if org else None,
-            source=source.name if source else None,
-            seconds=(
-                (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-            ),
-        )
-        for run, org, source in session.exec(query)
-    ]
+    return [_run_public(run, org, source) for run, org, source in session.exec(query)]

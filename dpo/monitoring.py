@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from dpo.errors import scrub
 from dpo.settings import get_settings
-from dpo.storage.models import JobRun, Organization, Source
+from dpo.storage.models import JobRun, Organization, Source, SyncState
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +103,31 @@ def _aware(value: datetime | str | None) -> datetime | None:
     from dpo.storage.types import UTCDateTime
 
     return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+
+
+def job_run_counts(session: Session) -> list[tuple[str, str, int]]:
+    """How many job runs ended (or are) in each status, per job: (job, status, count)."""
+    rows = session.exec(
+        select(JobRun.job, JobRun.status, func.count())
+        .group_by(col(JobRun.job), col(JobRun.status))
+        .order_by(col(JobRun.job), col(JobRun.status))
+    ).all()
+    return [(job, status, int(count)) for job, status, count in rows]
+
+
+def last_sync_successes(session: Session) -> list[tuple[str, str, str, datetime]]:
+    """When each source last synced successfully: (org, source, kind, time), synced ones only."""
+    rows = session.exec(
+        select(Organization.slug, Source.name, Source.kind, func.max(SyncState.last_success_at))
+        .join(Source, col(Source.org_id) == Organization.id)
+        .join(SyncState, col(SyncState.source_id) == Source.id)
+        .where(col(SyncState.last_success_at).is_not(None))
+        .group_by(col(Organization.slug), col(Source.id), col(Source.name), col(Source.kind))
+        .order_by(col(Organization.slug), col(Source.name))
+    ).all()
+    out = []
+    for org, source, kind, when in rows:
+        aware = _aware(when)
+        if aware is not None:
+            out.append((org, source, kind, aware))
+    return out

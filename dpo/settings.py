@@ -8,13 +8,14 @@ or a file that holds them.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -23,6 +24,8 @@ from pydantic_settings import (
 )
 
 from dpo.errors import ConfigError
+
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+/?$")
 
 
 def default_home() -> Path:
@@ -60,6 +63,33 @@ class StatusSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stale_after_minutes: int = Field(default=120, ge=1)
+
+
+class ApiSettings(BaseModel):
+    """`dpo serve`: where it listens, who may call it from a browser, optional JWTs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)  # 0: any free port
+    workers: int = Field(default=1, ge=1, le=64)
+    # Browser origins allowed to call the API (CORS), e.g. "https://dash.example.com".
+    cors_origins: list[str] = Field(default_factory=list)
+    # HS256 JWTs are accepted only when a secret is configured, by reference (never inline).
+    jwt_secret_env: str | None = None
+    jwt_secret_file: Path | None = None
+    jwt_audience: str | None = None
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: use scheme://host[:port], no path, or *"
+                )
+        return [o.rstrip("/") for o in origins]
 
 
 class ConnectorSettings(BaseModel):
@@ -137,6 +167,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     status: StatusSettings = StatusSettings()
+    api: ApiSettings = ApiSettings()
     ga: GaSettings = GaSettings()
     meta: MetaSettings = MetaSettings()
     woo: WooSettings = WooSettings()

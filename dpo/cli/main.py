@@ -25,9 +25,11 @@ from dpo.cli import (
     jobs,
     orgs,
     report,
+    serve,
     sources,
     status,
     sync,
+    tokens,
 )
 from dpo.cli.logs import LogFormat, setup_logging
 from dpo.cli.render import LAUNCHED
@@ -119,11 +121,13 @@ app.command("aggregate")(aggregate.aggregate)
 app.command("report")(report.report)
 app.command("status")(status.status)
 app.command("doctor")(doctor.doctor)
+app.command("serve")(serve.serve)
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(sources.app, name="sources")
 app.add_typer(goals.app, name="goals")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(insights.app, name="insights")
+app.add_typer(tokens.app, name="tokens")
 
 
 def main() -> None:

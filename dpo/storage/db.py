@@ -148,6 +148,22 @@ def ready_engine() -> Engine:
     return engine
 
 
+def ping_database() -> None:
+    """Check that the database answers and has dpo's schema; ConfigError saying why not."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    engine = ready_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        reason = (str(exc.orig).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(
+            f"the database {safe_url(str(engine.url))} does not answer: {reason}"
+        ) from None
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session on the ready database: committed on success, rolled back on error."""

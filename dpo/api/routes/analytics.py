@@ -1,0 +1,151 @@
+"""`/api/analytics`: the dashboard, one channel, insights, and bringing rollups up to date."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session
+
+from dpo.aggregate import AggregateRequest
+from dpo.api.dashboard import render_dashboard
+from dpo.api.deps import OrgDep, PrincipalDep, SessionDep, org_for
+from dpo.api.errors import responses
+from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
+from dpo.channels import build_channel_report
+from dpo.errors import DpoError, LockHeldError
+from dpo.insights.store import InsightPublic, list_insights
+from dpo.jobs import JobResult, refresh_rollups, run_aggregate
+from dpo.reports import MAX_DAYS, ReportRequest, build_report, parse_request
+from dpo.storage.models import utcnow
+from dpo.validation import check_day
+from dpo.vocab import CompareTo, Grain, InsightKind, InsightStatus, JobStatus, Severity
+
+router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+
+Days = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_DAYS, description="The last N whole days (default 28, ending yesterday)"),
+]
+Since = Annotated[date | None, Query(description="First day (local), instead of days")]
+Until = Annotated[date | None, Query(description="Last day (local; default yesterday)")]
+Compare = Annotated[CompareTo, Query(description="The period before, or a year earlier")]
+
+_refreshing: dict[str, threading.Lock] = {}
+_refreshing_guard = threading.Lock()
+
+
+def _fresh_rollups(org_slug: str) -> list[str]:
+    """Aggregate first if syncs wrote since the last run, as `dpo report` does.
+
+    One request per organization at a time in this process: the others wait and find the
+    rollups current, instead of each being refused by the job lock.
+    """
+    with _refreshing_guard:
+        lock = _refreshing.setdefault(org_slug, threading.Lock())
+    with lock:
+        result = refresh_rollups(org_slug, Grain.day)
+    if result is not None and result.exit_code:
+        return [f"the rollups could not be brought up to date: {result.message}"]
+    return []
+
+
+def _request(
+    days: int | None, since: date | None, until: date | None, compare: CompareTo, *, by: str
+) -> ReportRequest:
+    for option, day in (("since", since), ("until", until)):
+        if day is not None:
+            check_day(day, option=option)
+    return parse_request(days=days, since=since, until=until, by=by, compare=compare.value)
+
+
+@router.get("/dashboard/{org}", responses=responses(401, 404, 422))
+def dashboard(
+    *,
+    org: OrgDep,
+    session: SessionDep,
+    days: Days = None,
+    since: Since = None,
+    until: Until = None,
+    compare: Compare = CompareTo.previous,
+) -> DashboardOut:
+    """KPI tiles (value, change, daily trend), charts, channels, campaigns and open insights.
+
+    The numbers are those of `dpo report --json` for the same period.
+    """
+    request = _request(days, since, until, compare, by="channel")
+    warnings = _fresh_rollups(org.slug)
+    report = build_report(session, org.slug, request, now=utcnow())
+    insights = list_insights(session, org_slug=org.slug, status=InsightStatus.open, limit=20)
+    return render_dashboard(report, insights, warnings=warnings)
+
+
+@router.get("/channel/{channel}", responses=responses(401, 404, 422))
+def channel(
+    *,
+    channel: str,
+    org: OrgDep,
+    session: SessionDep,
+    days: Days = None,
+    since: Since = None,
+    until: Until = None,
+    compare: Compare = CompareTo.previous,
+) -> ChannelOut:
+    """One channel of an organization (`?org=`): KPIs compared, per day, and its campaigns."""
+    request = _request(days, since, until, compare, by="channel")
+    _fresh_rollups(org.slug)
+    data = build_channel_report(session, org.slug, channel, request, now=utcnow())
+    return ChannelOut.model_validate(data.as_dict())
+
+
+@router.get("/insights/{org}", responses=responses(401, 404, 422))
+def insights(
+    *,
+    org: OrgDep,
+    session: SessionDep,
+    status: InsightStatus | None = None,
+    severity: Severity | None = None,
+    kind: InsightKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[InsightPublic]:
+    """The organization's stored insights, most severe and most recent first."""
+    return list_insights(
+        session, org_slug=org.slug, status=status, severity=severity, kind=kind, limit=limit
+    )
+
+
+@router.post("/aggregate", responses=responses(401, 404, 409, 422))
+def aggregate(body: AggregateRequestBody, session: SessionDep, principal: PrincipalDep) -> JobOut:
+    """Roll an organization's facts up now (only what syncs changed, or `full`)."""
+    org = org_for(session, principal, body.org)
+    _release(session)
+    grain = Grain.hour if body.rollup == "hourly" else Grain.day
+    request = AggregateRequest(full=body.full, since=body.since)
+    result = run_aggregate(grain, request, org_slugs=[org.slug])[0]
+    if result.status is JobStatus.skipped:
+        raise LockHeldError(result.message)
+    if result.status is JobStatus.failed:
+        raise DpoError(f"{result.job} failed: {result.message}")
+    return job_out(result)
+
+
+def _release(session: Session) -> None:
+    """End the request's transaction before a job writes through its own connections."""
+    session.commit()
+
+
+def job_out(result: JobResult) -> JobOut:
+    """A job's result as the API shows it."""
+    return JobOut(
+        job=result.job,
+        label=result.label,
+        status=result.status.value,
+        job_run_id=result.run_id,
+        message=result.message,
+        rows_written=result.rows_written,
+        ranges=result.windows,
+        seconds=round(result.seconds, 3),
+        warnings=result.warnings,
+    )

@@ -1,0 +1,95 @@
+"""`dpo tokens`: API tokens for `dpo serve` — create (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dpo.cli import render
+
+app = typer.Typer(
+    help="API tokens for `dpo serve`: one organization's, or admin.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+@app.command("create")
+def create(
+    org: Annotated[
+        str | None, typer.Argument(help="The organization the token may see (all of it).")
+    ] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Every organization, and creating organizations.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Create a token for ORG (or --admin). It is printed once, on stdout; only its hash is kept."""
+    from dpo import tokens
+    from dpo.errors import InvalidInputError
+    from dpo.storage.db import session_scope
+
+    if admin and org is not None:
+        raise InvalidInputError("give ORG or --admin, not both")
+    if not admin and org is None:
+        raise InvalidInputError("give the organization the token is for, or --admin")
+    with session_scope() as s:
+        token, secret = tokens.create_token(s, org_slug=org, is_admin=admin, name=name)
+    if json_:
+        render.print_json({**token.model_dump(), "token": secret})
+        return
+    scope = "admin" if token.is_admin else f"organization {token.org}"
+    typer.echo(
+        f"Created token #{token.id} ({token.prefix}…, {scope}). "
+        "Store it now: it is not shown again.",
+        err=True,
+    )
+    typer.echo(secret)
+
+
+@app.command("list")
+def list_(json_: JsonOpt = False) -> None:
+    """List tokens (their prefixes; the tokens themselves are not kept)."""
+    from dpo import tokens
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        items = tokens.list_tokens(s)
+    if json_:
+        render.print_json(items)
+        return
+    render.print_table(
+        "API tokens (times in UTC)",
+        ["id", "prefix", "name", "scope", "created", "last used", "revoked"],
+        [
+            (
+                t.id,
+                f"{t.prefix}…",
+                t.name,
+                "admin" if t.is_admin else t.org,
+                t.created_at,
+                t.last_used_at,
+                t.revoked_at,
+            )
+            for t in items
+        ],
+        empty="No tokens yet: create one with `dpo tokens create ORG` or `--admin`.",
+    )
+
+
+@app.command("revoke")
+def revoke(
+    token_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Token id (see `dpo tokens list`).")
+    ],
+) -> None:
+    """Revoke a token: the API refuses it from now on."""
+    from dpo import tokens
+    from dpo.storage.db import session_scope
+    from dpo.storage.models import utcnow
+
+    with session_scope() as s:
+        token = tokens.revoke_token(s, token_id, now=utcnow())
+    render.console.print(f"Revoked token #{token.id} ({token.prefix}…, {token.name}).")
