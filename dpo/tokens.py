@@ -42,7 +42,8 @@ class Principal:
 
     def __post_init__(self) -> None:
         # Exactly one of "admin" and "an organization": never a token that sees nothing or all.
-        assert self.is_admin == (self.org_id is None)
+        if self.is_admin != (self.org_id is None):
+            raise ValueError("a principal is an admin or belongs to one organization")
 
 
 class TokenPublic(SQLModel):

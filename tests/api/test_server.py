@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,15 @@ def test_served_over_http(server: Server, cli: CliInvoker) -> None:
         assert anonymous.get("/api/goals/acme").status_code == 401
     assert any(re.search(r"GET /api/analytics/dashboard/acme 200 ", line) for line in server.lines)
     assert not any(server.tokens["acme"] in line or "until=" in line for line in server.lines)
+
+
+def test_many_concurrent_dashboards_all_answer(server: Server) -> None:
+    """More concurrent requests than the database pool has connections: none may wait for a
+    second connection while holding one (that deadlocks until the pool times out)."""
+    url = f"/api/analytics/dashboard/acme?since={SINCE}&until={UNTIL}"
+    with server.client() as http, ThreadPoolExecutor(max_workers=24) as pool:
+        statuses = list(pool.map(lambda _: http.get(url).status_code, range(48)))
+    assert statuses == [200] * 48
 
 
 def wait_for_run(http: httpx.Client, run_id: int) -> dict[str, object]:

@@ -37,12 +37,13 @@ _refreshing: dict[str, threading.Lock] = {}
 _refreshing_guard = threading.Lock()
 
 
-def _fresh_rollups(org_slug: str) -> list[str]:
+def _fresh_rollups(session: Session, org_slug: str) -> list[str]:
     """Aggregate first if syncs wrote since the last run, as `dpo report` does.
 
     One request per organization at a time in this process: the others wait and find the
     rollups current, instead of each being refused by the job lock.
     """
+    _release(session)
     with _refreshing_guard:
         lock = _refreshing.setdefault(org_slug, threading.Lock())
     with lock:
@@ -76,7 +77,7 @@ def dashboard(
     The numbers are those of `dpo report --json` for the same period.
     """
     request = _request(days, since, until, compare, by="channel")
-    warnings = _fresh_rollups(org.slug)
+    warnings = _fresh_rollups(session, org.slug)
     report = build_report(session, org.slug, request, now=utcnow())
     insights = list_insights(session, org_slug=org.slug, status=InsightStatus.open, limit=20)
     return render_dashboard(report, insights, warnings=warnings)
@@ -95,7 +96,7 @@ def channel(
 ) -> ChannelOut:
     """One channel of an organization (`?org=`): KPIs compared, per day, and its campaigns."""
     request = _request(days, since, until, compare, by="channel")
-    _fresh_rollups(org.slug)
+    _fresh_rollups(session, org.slug)
     data = build_channel_report(session, org.slug, channel, request, now=utcnow())
     return ChannelOut.model_validate(data.as_dict())
 
@@ -132,7 +133,11 @@ def aggregate(body: AggregateRequestBody, session: SessionDep, principal: Princi
 
 
 def _release(session: Session) -> None:
-    """End the request's transaction before a job writes through its own connections."""
+    """End the request's transaction, giving its connection back, before a job uses its own.
+
+    A request holding one pooled connection while it waits for a second deadlocks once as
+    many requests as the pool has connections do the same.
+    """
     session.commit()
 
 

@@ -40,7 +40,7 @@ def sync(
     org = org_for(session, principal, body.org)
     if body.since and body.until and body.until < body.since:
         raise InvalidInputError(f"until {body.until} is before since {body.since}")
-    session.commit()  # end this request's transaction: the sync writes through its own
+    session.commit()  # give the connection back: the sync works through its own
     budget = get_settings().sync.max_seconds
     started = start_sync(
         kind.value,
