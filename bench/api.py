@@ -1,0 +1,217 @@
+"""API benchmark: the dashboard route against the same server's /health, in one run.
+
+    python bench/api.py [--backend sqlite|pg] [--clients 32] [--seconds 6] [--workers 1]
+                        [--history 90] [--days 28]
+
+Starts `dpo serve` on 127.0.0.1 over a fresh database holding HISTORY days of demo data for
+one organization (a store, GA and Meta: 3 sources, rolled up), then lets CLIENTS concurrent
+keep-alive clients call `/health` (no token, one `SELECT 1`) and the dashboard
+(`/api/analytics/dashboard/ORG?days=DAYS`: token lookup, rollup freshness check, the report,
+insights, rendering) in alternating rounds, and prints requests/s, p50 and p99 latency of
+each and the dashboard's ratio to /health. The load generator shares the machine with the
+server: the ratio, not the absolute numbers, is what carries over to another machine.
+PostgreSQL is the server at DPO_BENCH_PG_URL (default: the test server), in a fresh schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DPO = [sys.executable, "-m", "dpo"]
+PG_URL = os.environ.get("DPO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Samples:
+    """Latencies (seconds) and the wall time they were collected in."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    wall: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else 0.0
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([*DPO, *args], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def prepare(env: dict[str, str], history: int) -> str:
+    """A database with one organization's demo data, rolled up; returns a token for it."""
+    run(env, "init")
+    run(env, "orgs", "add", "shop", "--name", "Shop", "--timezone", "Europe/Berlin",
+        "--currency", "EUR")  # fmt: skip
+    for profile in ("woo", "ga", "meta"):
+        run(env, "sources", "add", "shop", "demo", "--account", profile)
+    since = (datetime.now(UTC) - timedelta(days=history)).date().isoformat()
+    run(env, "sync", "demo", "--since", since, "--quiet")
+    run(env, "aggregate", "daily", "--quiet")
+    return run(env, "tokens", "create", "shop").strip()
+
+
+def start_server(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[str], str]:
+    """`dpo serve --port 0`; returns the process and its base URL once it answers."""
+    process = subprocess.Popen(
+        [*DPO, "serve", "--port", "0", "--workers", str(workers)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:  # keep draining: one log line per request
+            if not found and (m := re.search(r"running on (http://127\.0\.0\.1:\d+)", line)):
+                found.append(m[1])
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(60)
+    if not found:
+        raise SystemExit("dpo serve did not start")
+    for _ in range(600):
+        try:
+            if httpx.get(f"{found[0]}/health").status_code == 200:
+                return process, found[0]
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("dpo serve does not answer /health")
+
+
+async def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> Samples:
+    """CLIENTS keep-alive clients calling URL back to back for SECONDS."""
+    samples = Samples()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def one_client() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.get(url)
+                if response.status_code == 200:
+                    samples.latencies.append(time.perf_counter() - started)
+                else:
+                    samples.errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        samples.wall = time.perf_counter() - began
+    return samples
+
+
+def measure(base: str, token: str, args: argparse.Namespace) -> dict[str, Samples]:
+    """Alternating rounds of /health and the dashboard, after a warm-up of each."""
+    targets = {
+        "/health": (f"{base}/health", {}),
+        "dashboard": (
+            f"{base}/api/analytics/dashboard/shop?days={args.days}",
+            {"Authorization": f"Bearer {token}"},
+        ),
+    }
+    totals = {name: Samples() for name in targets}
+    for url, headers in targets.values():
+        asyncio.run(hammer(url, headers, args.clients, 1.0))  # warm-up
+    for _ in range(2):
+        for name, (url, headers) in targets.items():
+            got = asyncio.run(hammer(url, headers, args.clients, args.seconds / 2))
+            totals[name].latencies += got.latencies
+            totals[name].errors += got.errors
+            totals[name].wall += got.wall
+    return totals
+
+
+def report(totals: dict[str, Samples], args: argparse.Namespace) -> None:
+    print(f"{args.backend}, {args.workers} worker(s), {args.clients} concurrent clients, "
+          f"{args.seconds:g} s per route, {args.history} days of history, dashboard of "
+          f"{args.days} days")  # fmt: skip
+    print(f"{'route':<12}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for name, s in totals.items():
+        print(f"{name:<12}{len(s.latencies):>10}{s.rate:>10.0f}{s.quantile(0.5) * 1000:>10.1f}"
+              f"{s.quantile(0.99) * 1000:>10.1f}{s.errors:>8}")  # fmt: skip
+    board, health = totals["dashboard"], totals["/health"]
+    print(
+        f"dashboard / health: throughput {board.rate / health.rate:.2f}, "
+        f"p50 latency {board.quantile(0.5) / health.quantile(0.5):.1f}x, "
+        f"p99 latency {board.quantile(0.99) / health.quantile(0.99):.1f}x"
+    )
+    print(f"one dashboard request alone (median of 20): {args.alone * 1000:.1f} ms")
+
+
+def alone(base: str, token: str, days: int) -> float:
+    """The dashboard's latency with no other load: its own cost, without queueing."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers) as client:
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            client.get(f"{base}/api/analytics/dashboard/shop?days={days}").raise_for_status()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "pg"], default="sqlite")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--history", type=int, default=90)
+    parser.add_argument("--days", type=int, default=28)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "DPO_HOME": home, "PYTHONPATH": str(ROOT)}
+        env = {k: v for k, v in env.items() if k not in ("DPO_DATABASE_URL", "DPO_CONFIG")}
+        schema = None
+        if args.backend == "pg":
+            schema = f"bench_api_{uuid.uuid4().hex[:8]}"
+            subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+            env["DPO_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        try:
+            token = prepare(env, args.history)
+            process, base = start_server(env, args.workers)
+            try:
+                totals = measure(base, token, args)
+                args.alone = alone(base, token, args.days)
+                report(totals, args)
+            finally:
+                process.terminate()
+                process.wait(60)
+        finally:
+            if schema:
+                subprocess.run(
+                    ["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                    check=True,
+                    capture_output=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
