@@ -74,8 +74,12 @@ def start_server(database: Database, home: Path, *args: str) -> Server:
 
     threading.Thread(target=read, daemon=True).start()
     ready.wait(timeout=60)
-    assert server.url, "\n".join(server.lines)
-    wait_until_healthy(server)
+    try:
+        assert server.url, "\n".join(server.lines)
+        wait_until_healthy(server)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
@@ -99,9 +103,12 @@ def server(database: Database, cli: CliInvoker, isolated: Path) -> Iterator[Serv
     add_goal(cli, "acme")
     cli.ok("sync", "demo", "--org", "acme", "--since", "2026-01-01", "--until", UNTIL)
     running = start_server(database, isolated)
-    running.tokens = make_tokens()
-    yield running
-    assert running.stop() == 0, "\n".join(running.lines)
+    try:
+        running.tokens = make_tokens()
+        yield running
+    finally:
+        code = running.stop()
+    assert code == 0, "\n".join(running.lines)
 
 
 def test_served_over_http(server: Server, cli: CliInvoker) -> None:
@@ -164,8 +171,8 @@ def test_several_workers_share_the_work_and_the_metrics(
     add_org(cli, "beta", "meta")
     metrics_dirs = set(Path(tempfile.gettempdir()).glob("dpo-metrics-*"))
     server = start_server(database, isolated, "--workers", "2")
-    server.tokens = make_tokens()
     try:
+        server.tokens = make_tokens()
         with server.client() as http:
             for _ in range(20):
                 assert (
