@@ -15,7 +15,7 @@ from dpo.api.background import BackgroundJobs
 from dpo.api.deps import ApiConfig
 from dpo.api.metrics import Metrics
 from dpo.api.middleware import RequestMiddleware
-from dpo.api.routes import analytics, goals, health, jobs, metrics, organizations, sync
+from dpo.api.routes import analytics, goals, health, jobs, metrics, organizations, page, sync
 from dpo.errors import ConfigError
 from dpo.settings import ApiSettings, get_settings
 from dpo.sources import resolve_secret
@@ -74,8 +74,9 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.jobs = BackgroundJobs()
     errors.install(app)
-    for module in (health, metrics, organizations, analytics, goals, sync, jobs):
+    for module in (health, metrics, organizations, analytics, goals, sync, jobs, page):
         app.include_router(module.router)
+    app.mount("/static", page.static_files(), name="static")
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -164,7 +164,9 @@ async function renderGoals(org, fmt, units) {
     if (p && p.actual !== null && goal.target) {
       const share = Math.max(0, Math.min(1, p.actual / goal.target));
       const bar = el("div", undefined, { class: "bar", title: fmt(p.actual, units[goal.kpi]) });
-      bar.append(el("span", undefined, { style: `width: ${(share * 100).toFixed(1)}%` }));
+      const fill = el("span");
+      fill.style.width = `${(share * 100).toFixed(1)}%`; // CSSOM: allowed by the page's CSP
+      bar.append(fill);
       li.append(bar);
     }
     list.append(li);
