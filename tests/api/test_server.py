@@ -165,8 +165,6 @@ def test_serve_refuses_an_uninitialised_database(
 def test_several_workers_share_the_work_and_the_metrics(
     database: Database, cli: CliInvoker, isolated: Path
 ) -> None:
-    if database.backend != "sqlite":
-        pytest.skip("one backend is enough to see the workers")
     add_org(cli, "acme", "meta")
     add_org(cli, "beta", "meta")
     metrics_dirs = set(Path(tempfile.gettempdir()).glob("dpo-metrics-*"))
