@@ -48,7 +48,9 @@ def test_finds_a_drop_a_spike_and_an_outage_and_nothing_else() -> None:
     incidents = np.zeros(len(y), dtype=bool)
     for lo, hi in ((30 * 24 + 9, 30 * 24 + 21), (40 * 24 + 10, 40 * 24 + 16), (1208, 1214)):
         incidents[lo:hi] = True
-    assert not (scores.is_anomaly & ~incidents).any(), np.flatnonzero(scores.is_anomaly & ~incidents)
+    assert not (scores.is_anomaly & ~incidents).any(), np.flatnonzero(
+        scores.is_anomaly & ~incidents
+    )
 
 
 def test_scores_are_causal() -> None:

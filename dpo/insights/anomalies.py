@@ -46,8 +46,12 @@ Bools = npt.NDArray[np.bool_]
 _Z_CLIP = 6.0  # one extreme point adds at most this much to a run's evidence
 _HUBER_CLEAN = 2.5  # unflagged points enter the history clipped to ±2.5 sd
 _OUTAGE_SHARE = 0.05  # a run below 5 % of its expected values is an outage
-_MIN_EVENTS = 30.0
-_RUN_GAP = 3  # a run survives this many unflagged points on its side  # a series is judged once its history holds this many events
+_MIN_EVENTS = 30.0  # a series is judged once its history holds this many events
+# A ratio over fewer events is not judged: a CPC over two clicks, a day's ROAS over a dozen
+# purchases say little.
+_MIN_VOLUME = {Grain.hour: 10.0, Grain.day: 30.0}
+_RUN_GAP = 3  # a run survives this many unflagged points on its side
+_CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
 # Relative changes the run detectors look for: one CUSUM each.
 _ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
 _LOG_ALTERNATIVES = (-0.4, 0.5, 1.0)
@@ -145,7 +149,10 @@ class _Detector:
             with np.errstate(invalid="ignore"):
                 self.y = np.where(self.y < 0, 0.0, self.y)
         self.is_integer = False  # learned from the history (see `_refit`)
-        self.vol = series.volume if series.volume is not None else np.ones(self.n)
+        self.vol = series.volume if series.volume is not None else np.full(self.n, np.inf)
+        # Ratios are noisier than what they are made of: twice the history before judging.
+        self.warmup = self.spec.warmup * (2 if series.is_log else 1)
+        self.min_volume = _MIN_VOLUME[series.grain]
         self.clean = np.full(self.n, np.nan)  # the cleaned history the model learns from
         self.expected = np.full(self.n, np.nan)
         self.out = Scores(
@@ -201,17 +208,17 @@ class _Detector:
         with np.errstate(invalid="ignore"):
             started = ~np.isnan(self.y) if self.s.is_log else self.y > 0
         idx = np.flatnonzero(started)
-        if len(idx) == 0 or self.n - int(idx[0]) <= self.spec.warmup:
+        if len(idx) == 0 or self.n - int(idx[0]) <= self.warmup:
             return None
         return int(idx[0])
 
     def _is_ready(self, t: int) -> bool:
         """Enough history to judge: the warm-up span, holding enough events."""
-        if t - self.start < self.spec.warmup:
+        if t - self.start < self.warmup:
             return False
         history = self.y[self.start : t]
         if self.s.is_log:
-            return int(np.count_nonzero(history > 0)) >= self.spec.warmup // 2
+            return int(np.count_nonzero(history > 0)) >= self.warmup // 2
         unit = noise_mod.event_size(history, is_integer=is_integer_valued(history))
         return float(np.nansum(history)) / unit >= _MIN_EVENTS
 
@@ -268,7 +275,7 @@ class _Detector:
         widen = self.widen = 1.0 + self.spec.early_days / days
         y = self.y[t]
         if self.s.is_log:
-            if math.isnan(y) or y <= 0 or e <= 0:
+            if math.isnan(y) or y <= 0 or e <= 0 or self.vol[t] < self.min_volume:
                 return 0.0, 0.0, False
             sd = self.noise.sd(e, float(self.vol[t])) * widen
             return (math.log(y) - math.log(e)) / sd, sd, True
@@ -306,9 +313,16 @@ class _Detector:
         info = 1.0 / (self.noise.run_scale**2)  # correlated residuals carry less information
         run = 0.0
         for j, q in enumerate(self.alternatives):
-            llr = info * (self._llr_log(z, sd, q) if self.s.is_log else self._llr(value, e, q))
+            if self.s.is_log:
+                llr, typical = self._llr_log(z, sd, q), self._llr_log(self._z_at(q, sd), sd, q)
+            else:
+                llr, typical = self._llr(value, e, q), self._llr(e * (1 + q), e, q)
+            llr *= info
             c = max(0.0, self.cusum[j] + llr)
-            if llr > 0:
+            # A point continues a run only if it looks like the change at least a little (a
+            # quarter of the evidence a point right at the changed level would give): the
+            # first ordinary hour after an outage is not part of it.
+            if llr > 0 and llr >= _CONTINUE_SHARE * typical * info:
                 run = max(run, c / cfg.run_h)
             else:  # a point that does not continue the run weakens it
                 c = min(c, 0.5 * cfg.run_h)
@@ -350,6 +364,11 @@ class _Detector:
         if c2 == 0:
             return (y * math.log(m) - m) / u
         return (y / u) * (math.log(m) - math.log(u + c2 * m)) - math.log1p(c2 * m / u) / c2
+
+    @staticmethod
+    def _z_at(q: float, sd: float) -> float:
+        """The z of a ratio right at the changed level."""
+        return math.log(1 + q) / sd if sd > 0 else 0.0
 
     @staticmethod
     def _llr_log(z: float, sd: float, q: float) -> float:
