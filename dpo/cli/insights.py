@@ -186,7 +186,7 @@ def _summary(result: Detection, output: Path) -> None:
     data, points = result.series, result.points
     flagged = sum(p.is_anomaly for p in points)
     judged = f"judged from {result.first_judged}" if result.first_judged else "none judged yet"
-    render.console.print(
+    typer.echo(
         f"Scored {len(points):,} {'hourly' if data.grain.value == 'hour' else 'daily'} rows of "
         f"{data.value_column!r} ({data.scale.reason}): {flagged:,} anomalous; {judged}. "
         f"Wrote {output}."

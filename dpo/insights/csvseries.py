@@ -228,6 +228,9 @@ def _value_column(
         if column == time_column:
             raise InvalidInputError("--value-column names the time column")
         return column
+    named = [str(c) for c in frame.columns if c != time_column and c.lower() in VALUE_NAMES]
+    if named:  # a column called "value" is the value, numbers or not (bad ones are errors)
+        return named[0]
     candidates = [
         str(c)
         for c in frame.columns
@@ -237,8 +240,7 @@ def _value_column(
         raise InvalidInputError(
             f"no numeric column to score besides {time_column!r}: name it with --value-column"
         )
-    preferred = [c for c in candidates if c.lower() in VALUE_NAMES]
-    chosen = (preferred or candidates)[0]
+    chosen = candidates[0]
     others = [c for c in candidates if c != chosen]
     if others:
         notes.append(

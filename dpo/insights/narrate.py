@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlmodel import Session, select
@@ -187,21 +187,20 @@ def _is_known(raw: str, known: list[Decimal]) -> bool:
         return True
     exponent = value.as_tuple().exponent
     places = max(0, -exponent) if isinstance(exponent, int) else 0
-    candidates = [abs(value)]
-    if raw.endswith("%"):
-        candidates.append(abs(value) / 100)  # 12% may be written 0.12 in the source
+    candidates = [(abs(value), places)]
+    if raw.endswith("%"):  # 12% may be 0.12 in the source
+        candidates.append((abs(value) / 100, places + 2))
     for number in known:
         for form in (abs(number), abs(number) * 100):
-            for candidate in candidates:
-                if _rounds_to(form, candidate, places):
-                    return True
+            if any(_rounds_to(form, shown, at) for shown, at in candidates):
+                return True
     return False
 
 
 def _rounds_to(value: Decimal, shown: Decimal, places: int) -> bool:
     quantum = Decimal(1).scaleb(-places)
     try:
-        return value.quantize(quantum) == shown.quantize(quantum)
+        return value.quantize(quantum, rounding=ROUND_HALF_UP) == shown.quantize(quantum)
     except InvalidOperation:
         return False
 
