@@ -1,7 +1,7 @@
 """Evaluate the anomaly detector on labelled series; choose its default sensitivity.
 
-    python bench/detector_eval.py [--series 180] [--seed 1] [--days 90] [--sens 0.5 0.7 1 1.4 2]
-    python bench/detector_eval.py --demo      # also the demo source's injected incidents
+    python bench/detector_eval.py [--series 180] [--seed 1 2] [--days 90] [--sens 0.5 0.7 1 1.4 2]
+        [--daily 60] [--demo] [--set point_z=4.5 …]
 
 For each sensitivity it prints, over synthetic series (see bench/synthetic.py):
 
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.synthetic import SynthSeries, make_suite
+from bench.synthetic import SynthSeries, make_daily_suite, make_suite
 from dpo.insights.anomalies import DetectorConfig, Series, detect
 from dpo.vocab import Grain
 
@@ -108,12 +108,18 @@ def evaluate(s: SynthSeries, flags: np.ndarray, judged_from: int) -> Tally:
 
 
 def score(s: SynthSeries, config: DetectorConfig) -> np.ndarray:
-    series = Series(s.values, s.slots, s.days, Grain.hour, is_log=s.is_log, volume=s.volume)
+    grain = Grain.day if s.kind == "daily" else Grain.hour
+    series = Series(s.values, s.slots, s.days, grain, is_log=s.is_log, volume=s.volume)
     return detect(series, config).is_anomaly
 
 
-def sweep(suite: list[SynthSeries], sensitivities: list[float], base: DetectorConfig) -> None:
-    judged_from = 7 * 24
+def sweep(
+    suite: list[SynthSeries],
+    sensitivities: list[float],
+    base: DetectorConfig,
+    *,
+    judged_from: int = 7 * 24,
+) -> None:
     for sens in sensitivities:
         config = DetectorConfig(**{**base.__dict__, "sensitivity": sens})
         total, by_kind = Tally(), defaultdict(Tally)
@@ -135,7 +141,8 @@ def sweep(suite: list[SynthSeries], sensitivities: list[float], base: DetectorCo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=180)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, nargs="*", default=[1])
+    parser.add_argument("--daily", type=int, default=0, help="also this many daily series")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--sens", type=float, nargs="*", default=[0.5, 0.7, 1.0, 1.4, 2.0])
     parser.add_argument("--demo", action="store_true", help="also score the demo incidents")
@@ -143,13 +150,18 @@ def main() -> None:
         "--set", nargs="*", default=[], metavar="NAME=VALUE", help="override DetectorConfig"
     )
     args = parser.parse_args()
-    suite = make_suite(args.seed, args.series, days=args.days)
+    suite = [s for seed in args.seed for s in make_suite(seed, args.series, days=args.days)]
     labelled = sum(len(s.incidents) for s in suite)
-    print(f"{len(suite)} series x {args.days} days, {labelled} labelled incidents")
+    print(f"{len(suite)} hourly series x {args.days} days, {labelled} labelled incidents")
     overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
     base = DetectorConfig(**overrides)  # type: ignore[arg-type]
     print(f"config: {base}")
     sweep(suite, args.sens, base)
+    if args.daily:
+        daily = [s for seed in args.seed for s in make_daily_suite(seed, args.daily)]
+        labelled = sum(len(s.incidents) for s in daily)
+        print(f"\n{len(daily)} daily series x 180 days, {labelled} labelled incidents")
+        sweep(daily, args.sens, base, judged_from=14)
     if args.demo:
         from bench.demo_eval import evaluate_demo
 

@@ -220,3 +220,69 @@ def make_suite(seed: int, count: int, *, days: int = 90) -> list[SynthSeries]:
         make_series(rng, KINDS[i % len(KINDS)], days=days, name=f"{KINDS[i % len(KINDS)]}-{i}")
         for i in range(count)
     ]
+
+
+def make_daily_series(rng: np.random.Generator, *, days: int = 180, name: str = "") -> SynthSeries:
+    """A daily series (orders, sessions or spend of an account) with 0-3 labelled incidents.
+
+    Incidents last 1-4 days: drops (x0.2-0.6), dips (x0.65-0.8) and spikes (x1.8-4).
+    """
+    t = np.arange(days)
+    dow = (t + int(rng.integers(7))) % 7
+    weekday = np.exp(rng.normal(0, 0.04, 7))
+    weekday[5:] *= rng.uniform(0.5, 1.25)
+    level = 10 ** rng.uniform(1.0, 4.0)
+    walk = np.cumsum(rng.normal(0, 0.01, days))
+    trend = np.linspace(0, rng.uniform(-0.4, 0.6), days)
+    phi, sd = rng.uniform(0.0, 0.6), rng.uniform(0.04, 0.15)
+    ar = np.zeros(days)
+    for i in range(1, days):
+        ar[i] = phi * ar[i - 1] + rng.normal(0, sd * np.sqrt(1 - phi * phi))
+    events: list[str] = []
+    base = (
+        level * weekday[dow] * np.exp(walk + trend + ar) * _business_events_daily(rng, days, events)
+    )
+    incidents: list[Incident] = []
+    for _ in range(int(rng.integers(0, 4)) * 10):
+        if len(incidents) >= 3:
+            break
+        what = str(rng.choice(["drop", "dip", "spike"], p=[0.45, 0.25, 0.3]))
+        length = int(rng.integers(1, 5))
+        factor = {
+            "drop": rng.uniform(0.2, 0.6),
+            "dip": rng.uniform(0.65, 0.8),
+            "spike": rng.uniform(1.8, 4.0),
+        }[what]
+        start = int(rng.integers(28, days - length - 1))
+        if any(start < i.end + 7 and i.start < start + length + 7 for i in incidents):
+            continue
+        inc = Incident(start, start + length, what, float(factor))
+        expected = float(base[inc.start : inc.end].sum())
+        if expected * abs(1 - inc.factor) / np.sqrt(expected) >= 4.0:
+            incidents.append(inc)
+    effect = np.ones(days)
+    labels = np.zeros(days, dtype=np.bool_)
+    for inc in incidents:
+        effect[inc.start : inc.end] = inc.factor
+        labels[inc.start : inc.end] = True
+    values = rng.poisson(base * effect).astype(float)
+    return SynthSeries(
+        name or "daily", "daily", values, dow.astype(np.int64), t.astype(np.int64), labels,
+        sorted(incidents, key=lambda i: i.start), False, None, events,
+    )  # fmt: skip
+
+
+def _business_events_daily(rng: np.random.Generator, days: int, events: list[str]) -> Floats:
+    factor = np.ones(days)
+    if rng.random() < 0.3:
+        at = int(rng.integers(40, days - 10))
+        step = float(np.exp(rng.uniform(0.3, 0.6) * rng.choice([-1, 1])))
+        factor[at:] *= step
+        events.append(f"level x{step:.2f} at {at}")
+    return factor
+
+
+def make_daily_suite(seed: int, count: int, *, days: int = 180) -> list[SynthSeries]:
+    """`count` daily series."""
+    rng = np.random.default_rng(seed)
+    return [make_daily_series(rng, days=days, name=f"daily-{i}") for i in range(count)]

@@ -207,3 +207,18 @@ def test_sensitivity_comes_from_the_settings_like_generate(
     monkeypatch.setenv("DPO_INSIGHTS__SENSITIVITY", "4")
     assert flagged("insights", "detect", str(series)) > default
     assert flagged("insights", "detect", str(series), "--sensitivity", "1") == default
+
+
+def test_a_file_named_like_a_ratio_is_judged_on_a_log_scale(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    """NAB-style exports: the metric is in the file name, the column is just "value"."""
+    series = tmp_path / "exchange-2_cpc_results.csv"
+    write_hourly(series, days=20, header="timestamp,value,label")
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "file 'exchange-2_cpc_results' names a ratio" in result.stdout
+    plain = tmp_path / "orders.csv"
+    write_hourly(plain, days=20)
+    assert (
+        "counts and amounts" in cli.ok("insights", "detect", str(plain), "-o", "/dev/null").stdout
+    )

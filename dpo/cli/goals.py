@@ -176,28 +176,15 @@ def progress(
         render.print_json(items)
         return
     render.print_table(
-        "Goal progress (as of the end of yesterday, local time)",
-        [
-            "id",
-            "org",
-            "goal",
-            "period",
-            "actual",
-            "expected",
-            "forecast (80%)",
-            "chance",
-            "needed/day",
-            "status",
-        ],
+        "Goal progress (whole local days, up to yesterday)",
+        ["goal", "so far", "expected", "forecast", "80% range", "chance", "needs/day", "status"],
         [
             (
-                g.goal_id,
-                g.org,
-                g.name,
-                f"{g.period_start} → {g.period_end} ({g.days_elapsed}/{g.days_total} d)",
+                f"#{g.goal_id} {g.org}: {g.name}, day {g.days_elapsed} of {g.days_total}",
                 _num(g.actual),
                 _num(g.expected_by_now),
-                _forecast(g),
+                _num(g.forecast),
+                _range(g),
                 "—" if g.probability is None else f"{g.probability:.0%}",
                 _num(g.needed_per_day),
                 g.status,
@@ -214,7 +201,7 @@ def _num(value: float | None) -> str:
     return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
-def _forecast(g: Any) -> str:
-    if g.forecast is None:
+def _range(g: Any) -> str:
+    if g.forecast_low is None:
         return "—"
-    return f"{_num(g.forecast)} ({_num(g.forecast_low)}-{_num(g.forecast_high)})"
+    return f"{_num(g.forecast_low)}-{_num(g.forecast_high)}"

@@ -86,11 +86,14 @@ class GrainSpec:
     early_days: float  # spread x (1 + early_days / days of history)
     revert_window: int
     half_life: float  # of the profile's weights
+    # Thresholds x this: a daily series has 24 times fewer points to raise false alarms on,
+    # so the same alarm rate per month allows lower thresholds.
+    threshold_scale: float = 1.0
 
 
 SPECS = {
     Grain.hour: GrainSpec(168, 24, 168, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24),
-    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42),
+    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8),
 }
 _LEVEL_EVENTS = 100.0  # the level's window holds at least this many events, if it can
 
@@ -222,10 +225,9 @@ class _Detector:
         unit = noise_mod.event_size(history, is_integer=is_integer_valued(history))
         return float(np.nansum(history)) / unit >= _MIN_EVENTS
 
-    def _is_refit_day(self, days_judged: int) -> bool:
-        """Every day for a month, then weekly (the profile changes slowly)."""
-        if self.s.grain is Grain.day:
-            return True
+    @staticmethod
+    def _is_refit_day(days_judged: int) -> bool:
+        """Every day for four weeks, then weekly (the profile changes slowly)."""
         return days_judged < 28 or days_judged % 7 == 0
 
     def _step(self, t: int) -> None:
@@ -311,23 +313,21 @@ class _Detector:
         y = self.y[t]
         value = 0.0 if math.isnan(y) else float(y)
         info = 1.0 / (self.noise.run_scale**2)  # correlated residuals carry less information
+        scale = self.spec.threshold_scale
+        run_h = cfg.run_h * scale
         run = 0.0
         for j, q in enumerate(self.alternatives):
-            if self.s.is_log:
-                llr, typical = self._llr_log(z, sd, q), self._llr_log(self._z_at(q, sd), sd, q)
-            else:
-                llr, typical = self._llr(value, e, q), self._llr(e * (1 + q), e, q)
-            llr *= info
+            llr = info * (self._llr_log(z, sd, q) if self.s.is_log else self._llr(value, e, q))
             c = max(0.0, self.cusum[j] + llr)
             # A point continues a run only if it looks like the change at least a little (a
             # quarter of the evidence a point right at the changed level would give): the
             # first ordinary hour after an outage is not part of it.
-            if llr > 0 and llr >= _CONTINUE_SHARE * typical * info:
-                run = max(run, c / cfg.run_h)
+            if llr > 0 and llr >= _CONTINUE_SHARE * info * self._typical_llr(e, sd, q):
+                run = max(run, c / run_h)
             else:  # a point that does not continue the run weakens it
-                c = min(c, 0.5 * cfg.run_h)
+                c = min(c, 0.5 * run_h)
             self.cusum[j] = c
-        return max(abs(self._point_z(t, e, z, sd)) / cfg.point_z, run)
+        return max(abs(self._point_z(t, e, z, sd)) / (cfg.point_z * scale), run)
 
     def _point_z(self, t: int, e: float, z: float, sd: float) -> float:
         """A high value's z from a gamma tail (matching mean and variance), not a normal one.
@@ -365,10 +365,12 @@ class _Detector:
             return (y * math.log(m) - m) / u
         return (y / u) * (math.log(m) - math.log(u + c2 * m)) - math.log1p(c2 * m / u) / c2
 
-    @staticmethod
-    def _z_at(q: float, sd: float) -> float:
-        """The z of a ratio right at the changed level."""
-        return math.log(1 + q) / sd if sd > 0 else 0.0
+    def _typical_llr(self, e: float, sd: float, q: float) -> float:
+        """The evidence a point right at the changed level would give."""
+        if self.s.is_log:
+            delta = math.log(1 + q) / sd if sd > 0 else 0.0
+            return 0.5 * delta * delta
+        return self._llr(e * (1 + q), e, q)
 
     @staticmethod
     def _llr_log(z: float, sd: float, q: float) -> float:

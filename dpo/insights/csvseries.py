@@ -36,7 +36,9 @@ NOT_VALUES = re.compile(
     r"ground_?truth|y_?true|score|expected|id|index)$",
     re.IGNORECASE,
 )
-RATIO_NAMES = re.compile(r"(^|_)(cpc|cpm|cpa|ctr|roas|mer|aov|rate|ratio|price)($|_)", re.I)
+RATIO_NAMES = re.compile(
+    r"(?:^|[^a-z0-9])(cpc|cpm|cpa|ctr|roas|mer|aov|rate|ratio|price)(?:$|[^a-z0-9])", re.I
+)
 NA_TEXT = {"", "na", "n/a", "nan", "null", "none", "-"}
 MAX_POSITIONS = 5 * 366 * 24
 
@@ -160,7 +162,7 @@ def read_series(
         time_column=tcol,
         value_column=vcol,
         grain=grain,
-        scale=_scale(vcol, scale),
+        scale=_scale(vcol, scale, file_name=path.stem),
         times=[str(t) for t in frame[tcol].tolist()],
         values=values,
         positions=positions,
@@ -387,13 +389,17 @@ def _grid_wall_clock(
     return real + filled
 
 
-def _scale(column: str, wanted: str) -> Scale:
+def _scale(column: str, wanted: str, *, file_name: str) -> Scale:
+    """Ratios on a log scale: when asked, or when the column (or, for a column named
+    plainly "value", the file) is named like one: cpc, roas, conversion_rate…"""
     if wanted == "ratio":
         return Scale(True, "--scale ratio")
     if wanted == "amount":
         return Scale(False, "--scale amount")
     if RATIO_NAMES.search(column):
         return Scale(True, f"column {column!r} names a ratio: judged on a log scale")
+    if column.lower() in VALUE_NAMES and RATIO_NAMES.search(file_name):
+        return Scale(True, f"file {file_name!r} names a ratio: judged on a log scale")
     return Scale(False, "counts and amounts are judged as they are")
 
 

@@ -127,7 +127,8 @@ def fit_linear(
     order = np.argsort(ev, kind="stable")
     rows, targets = [], []
     for chunk in np.array_split(order, max(1, min(12, len(ev) // 40))):
-        cap = float(np.quantile(r2[chunk], 0.995))
+        part = r2[chunk]
+        cap = float(np.partition(part, int(0.995 * (len(part) - 1)))[int(0.995 * (len(part) - 1))])
         m = float(np.mean(np.minimum(r2[chunk], cap)))
         e1, e2 = float(np.mean(ev[chunk])), float(np.mean(ev[chunk] ** 2))
         weight = math.sqrt(len(chunk)) / max(m, 1e-12)  # relative errors count
