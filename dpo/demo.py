@@ -10,14 +10,22 @@ from sqlmodel import Session, select
 from dpo.aggregate import AggregateRequest
 from dpo.connectors.demo import DemoConnector, Incident
 from dpo.errors import NotFoundError
-from dpo.jobs import JobResult, RangeProgress, WindowProgress, run_aggregate, run_sync
+from dpo.insights.store import InsightPublic, list_insights
+from dpo.jobs import (
+    JobResult,
+    RangeProgress,
+    WindowProgress,
+    run_aggregate,
+    run_insights,
+    run_sync,
+)
 from dpo.orgs import add_org, get_org
 from dpo.reports import Report, build_report, parse_request
 from dpo.sources import add_source, spec_for
 from dpo.storage.db import session_scope
 from dpo.storage.models import Organization, Source
 from dpo.sync import SyncRequest
-from dpo.vocab import Grain
+from dpo.vocab import Grain, InsightKind, InsightStatus
 
 ORG = {"slug": "demo", "name": "Demo Shop", "timezone": "Europe/Berlin", "currency": "EUR"}
 SOURCES = (("ga", "GA4 (demo)"), ("meta", "Meta Ads (demo)"), ("woo", "WooCommerce (demo)"))
@@ -33,6 +41,9 @@ class DemoRun:
     results: list[JobResult] = field(default_factory=list)
     rollups: list[JobResult] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
+    insights: list[JobResult] = field(default_factory=list)
+    found: list[tuple[Incident, InsightPublic | None]] = field(default_factory=list)
+    others: list[InsightPublic] = field(default_factory=list)
 
 
 def run_demo(
@@ -42,7 +53,8 @@ def run_demo(
     progress: WindowProgress | None = None,
     aggregate_progress: RangeProgress | None = None,
 ) -> DemoRun:
-    """Set up (or reuse) the demo organization, sync `days` days of it and roll them up."""
+    """Set up (or reuse) the demo organization, sync `days` days of it, roll them up and
+    generate its insights."""
     today = now.date()
     with session_scope() as session:
         created = _ensure_org(session)
@@ -55,9 +67,39 @@ def run_demo(
         run.rollups += run_aggregate(
             grain, AggregateRequest(), org_slugs=[ORG["slug"]], progress=aggregate_progress
         )
+    # Report the incidents of the whole demo (up to four weeks): they are what it is about.
+    run.insights = run_insights(now=now, org_slugs=[ORG["slug"]], report_days=min(days, 28))
     with session_scope() as session:
         run.incidents = demo_incidents(session, ORG["slug"], since=since)
+        run.found, run.others = match_incidents(session, ORG["slug"], run.incidents)
     return run
+
+
+def match_incidents(
+    session: Session, org_slug: str, incidents: list[Incident]
+) -> tuple[list[tuple[Incident, InsightPublic | None]], list[InsightPublic]]:
+    """Each injected incident with the anomaly insight that found it (if any), and the
+    anomaly insights that match no injected incident."""
+    kinds = (InsightKind.anomaly, InsightKind.data_quality)
+    open_ = [
+        i
+        for i in list_insights(session, org_slug=org_slug, limit=1000)
+        if i.kind in kinds and i.status != InsightStatus.resolved.value
+    ]
+    used: set[int] = set()
+    found: list[tuple[Incident, InsightPublic | None]] = []
+    for incident in incidents:
+        match = next((i for i in open_ if _overlaps(i, incident)), None)
+        if match is not None:
+            used.add(match.id)
+        found.append((incident, match))
+    return found, [i for i in open_ if i.id not in used]
+
+
+def _overlaps(insight: InsightPublic, incident: Incident) -> bool:
+    if insight.period_start is None or insight.period_end is None:
+        return False
+    return insight.period_start < incident.end and incident.start < insight.period_end
 
 
 def _ensure_org(session: Session) -> bool:

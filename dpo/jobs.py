@@ -555,6 +555,67 @@ def _aggregate_body(
     return body
 
 
+# --- insights ----------------------------------------------------------------------------------
+
+
+def run_insights(
+    *,
+    now: datetime,
+    org_slugs: Sequence[str] | None = None,
+    sensitivity: float | None = None,
+    report_days: int | None = None,
+) -> list[JobResult]:
+    """Generate every organization's insights, one job each, after refreshing its rollups."""
+    from dpo.insights.generate import generate_org
+
+    engine = ready_engine()
+    orgs = _orgs(engine, org_slugs, what="generate insights for")
+    settings = get_settings().insights
+    if sensitivity is not None:
+        settings = settings.model_copy(update={"sensitivity": sensitivity})
+    if report_days is not None:
+        settings = settings.model_copy(update={"report_days": report_days})
+    results = []
+    for org in orgs:
+        assert org.id is not None
+        stale = [r for g in (Grain.hour, Grain.day) if (r := refresh_rollups(org.slug, g))]
+        target = JobTarget(
+            job="insights generate",
+            lock=f"insights:org:{org.id}",
+            label=f"{org.slug}/insights",
+            org_id=org.id,
+        )
+
+        def body(org_id: int = org.id) -> Work:
+            outcome = generate_org(engine, org_id, now=now, settings=settings)
+            saved = outcome.saved
+            return Work(
+                rows_written=saved.created + saved.updated,
+                windows=outcome.series,
+                message=(
+                    f"{len(outcome.drafts)} insights: {saved.created} new, {saved.updated} "
+                    f"updated, {saved.resolved} resolved"
+                ),
+            )
+
+        result = run_job(engine, target, body)
+        result.warnings += [
+            f"{org.slug}: rollups could not be refreshed: {r.message}" for r in stale if r.exit_code
+        ]
+        results.append(result)
+    return results
+
+
+def _orgs(engine: Engine, org_slugs: Sequence[str] | None, *, what: str) -> list[Organization]:
+    with Session(engine, expire_on_commit=False) as session:
+        if org_slugs:
+            return [get_org(session, slug) for slug in org_slugs]
+        orgs = list(session.exec(select(Organization).order_by(Organization.slug)))
+    if not orgs:
+        raise ConfigError(f"no organizations to {what}", hint="add one with `dpo orgs add ORG …`")
+    return orgs
+
+
 # --- history -----------------------------------------------------------------------------------
 
 

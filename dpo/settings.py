@@ -92,6 +92,35 @@ class ApiSettings(BaseModel):
         return [o.rstrip("/") for o in origins]
 
 
+class InsightsSettings(BaseModel):
+    """How `dpo insights generate` and `detect` judge the data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sensitivity: float = Field(default=1.0, gt=0, le=10)
+    history_days: int = Field(default=63, ge=14, le=400)
+    report_days: int = Field(default=7, ge=1, le=90)
+    settle_hours: int = Field(default=1, ge=0, le=48)
+
+
+class OpenAISettings(BaseModel):
+    """An OpenAI-compatible chat API for the optional narrative; its key only by reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key_env: str | None = None
+    api_key_file: Path | None = None
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    timeout: float = Field(default=20.0, gt=0, le=300)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+    @property
+    def is_configured(self) -> bool:
+        """True when a key is referenced (the narrative then asks the model)."""
+        return bool(self.api_key_env or self.api_key_file)
+
+
 class ConnectorSettings(BaseModel):
     """Per-kind defaults (`[ga]`, `[meta]`, `[woo]`, `[demo]`); a source may override them."""
 
@@ -168,6 +197,8 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     status: StatusSettings = StatusSettings()
     api: ApiSettings = ApiSettings()
+    insights: InsightsSettings = InsightsSettings()
+    openai: OpenAISettings = OpenAISettings()
     ga: GaSettings = GaSettings()
     meta: MetaSettings = MetaSettings()
     woo: WooSettings = WooSettings()

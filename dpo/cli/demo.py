@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,8 @@ NEXT_STEPS = """\
 Try next:
   dpo orgs show demo            the organization and its sources
   dpo jobs list                 what just ran
+  dpo insights list --org demo  what dpo found: anomalies, trends, recommendations
+  dpo goals progress --org demo where the goals stand
   dpo report --org demo --by campaign --compare yoy
   dpo sync demo --org demo      sync again: only recent days are re-fetched
   dpo goals add demo --kpi revenue --target 150000 --period month"""
@@ -38,12 +40,27 @@ def demo(
     )
     render.print_job_results(run.results, quiet=False, json_=False)
     render.print_job_results(run.rollups, quiet=False, json_=False, unit="ranges")
+    render.print_job_results(run.insights, quiet=False, json_=False, unit="series")
     render.print_table(
-        "Incidents injected into the demo data (UTC; for the insights to find)",
-        ["kind", "source", "from", "to", "what"],
-        [(i.kind, i.profile, i.start, i.end, i.description) for i in run.incidents],
+        "Incidents injected into the demo data, and what dpo found (UTC)",
+        ["injected", "when", "found by dpo"],
+        [
+            (i.kind, f"{i.start:%Y-%m-%d %H:%M}-{i.end:%H:%M}", _found(match))
+            for i, match in run.found
+        ],
         empty="No incidents fall inside the synced days.",
     )
+    if run.others:
+        render.print_table(
+            "Other anomalies dpo reported (not injected)",
+            ["severity", "title"],
+            [(i.severity, i.title) for i in run.others],
+            empty="",
+        )
     typer.echo(NEXT_STEPS)
     report_view.show(demo_report(now=now, days=run.days))
-    raise typer.Exit(overall_exit_code(run.results + run.rollups))
+    raise typer.Exit(overall_exit_code(run.results + run.rollups + run.insights))
+
+
+def _found(match: Any) -> str:
+    return "missed" if match is None else f"#{match.id} {match.severity}: {match.title}"

@@ -156,3 +156,52 @@ def remove(
     with session_scope() as s:
         goals.remove_goal(s, goal_id)
     typer.echo(f"Removed goal #{goal_id}.")
+
+
+@app.command("progress")
+def progress(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show each goal's progress: actual so far, expected by now, forecast at the period's end
+    with an 80% interval, the probability of meeting the target and what each remaining day
+    needs. Days are whole local days up to yesterday."""
+    from dpo import pacing
+    from dpo.storage.db import session_scope
+    from dpo.storage.models import utcnow
+
+    with session_scope() as s:
+        items = pacing.progress(s, org_slug=org, now=utcnow())
+    if json_:
+        render.print_json(items)
+        return
+    render.print_table(
+        "Goal progress (whole local days, up to yesterday)",
+        ["goal", "so far", "expected", "forecast", "80% range", "chance", "needs/day", "status"],
+        [
+            (
+                f"#{g.goal_id} {g.org}: {g.name}, day {g.days_elapsed} of {g.days_total}",
+                _num(g.actual),
+                _num(g.expected_by_now),
+                _num(g.forecast),
+                _range(g),
+                "—" if g.probability is None else f"{g.probability:.0%}",
+                _num(g.needed_per_day),
+                g.status,
+            )
+            for g in items
+        ],
+        empty="No goals yet: add one with `dpo goals add ORG --kpi revenue --target 50000`.",
+    )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _range(g: Any) -> str:
+    if g.forecast_low is None:
+        return "—"
+    return f"{_num(g.forecast_low)}-{_num(g.forecast_high)}"

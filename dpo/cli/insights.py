@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpo.cli import render
 from dpo.vocab import InsightKind, InsightStatus, Severity
 
+if TYPE_CHECKING:
+    from dpo.insights.csvseries import Detection
+
+
+class ScaleChoice(StrEnum):
+    auto = "auto"
+    amount = "amount"
+    ratio = "ratio"
+
+
 app = typer.Typer(
     help="Insights: anomalies, trends, recommendations, goal risks.", no_args_is_help=True
 )
+
+
+@app.command("generate")
+def generate(
+    org: Annotated[
+        list[str] | None, typer.Option(help="Only this organization (repeatable).")
+    ] = None,
+    sensitivity: Annotated[
+        float | None,
+        typer.Option(min=0.1, max=10, help="Default: [insights] sensitivity (1.0)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a look.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Find anomalies, trends, recommendations and goal risks; save them (cron: hourly).
+
+    Re-runs update the insights they find again and resolve those that no longer hold.
+    """
+    from dpo.jobs import overall_exit_code, run_insights
+    from dpo.storage.models import utcnow
+
+    results = run_insights(now=utcnow(), org_slugs=org, sensitivity=sensitivity)
+    render.print_job_results(results, quiet=quiet, json_=json_, unit="series")
+    raise typer.Exit(overall_exit_code(results))
 
 
 @app.command("list")
@@ -54,3 +92,102 @@ def ack(
     with session_scope() as s:
         insight = acknowledge(s, insight_id, now=utcnow())
     typer.echo(f"Insight #{insight.id} is {insight.status}: {insight.title}")
+
+
+@app.command("summary")
+def summary(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """A short narrative of each organization's open insights.
+
+    Worded by the model in [openai] when one is configured (checked: it may not invent
+    numbers), else by a fixed template.
+    """
+    from dpo.insights.narrate import as_dict, org_summaries
+    from dpo.settings import get_settings
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        items = org_summaries(s, get_settings().openai, org_slug=org)
+    if json_:
+        render.print_json([as_dict(n) for n in items])
+        return
+    for n in items:
+        render.console.print(n.text)
+        if n.note and get_settings().openai.is_configured:
+            typer.echo(f"Note: {n.org}: template used: {n.note}", err=True)
+
+
+@app.command("detect")
+def detect(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.csv", help="A CSV series: a time and a value column.")
+    ],
+    time_column: Annotated[
+        str | None, typer.Option(help="The time column (default: found by name or content).")
+    ] = None,
+    value_column: Annotated[
+        str | None, typer.Option(help="The value column (default: the numeric one, or 'value').")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the scored rows here instead of stdout."),
+    ] = None,
+    scale: Annotated[
+        ScaleChoice,
+        typer.Option(
+            help="amount: counts and amounts as they are; ratio: a log scale (CPC, ROAS…); "
+            "auto: ratio when the column is named like one."
+        ),
+    ] = ScaleChoice.auto,
+    sensitivity: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, max=10, help="Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less."
+        ),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the scored rows as JSON.")] = False,
+) -> None:
+    """Score every row of a CSV series (hourly or daily) with the anomaly detector.
+
+    Writes timestamp,value,score,is_anomaly for every input row: score is in [0, 1], judged
+    only from the rows before (as the hourly job sees them); is_anomaly is score ≥ 0.5 at
+    the default sensitivity. The first week (hourly) or two (daily) is history, not judged.
+    """
+    from dpo.insights.csvseries import detect_csv, to_csv
+    from dpo.settings import get_settings
+
+    result = detect_csv(
+        file,
+        time_column=time_column,
+        value_column=value_column,
+        scale=scale.value,
+        sensitivity=sensitivity or get_settings().insights.sensitivity,
+    )
+    for note in result.series.notes:
+        typer.echo(f"Note: {note}", err=True)
+    if output is not None:
+        try:
+            output.write_text(to_csv(result.points), encoding="utf-8")
+        except OSError as exc:
+            from dpo.errors import InvalidInputError
+
+            raise InvalidInputError(f"cannot write {output}: {exc.strerror}") from None
+    if json_:
+        render.print_json([p.__dict__ for p in result.points])
+    elif output is None:
+        typer.echo(to_csv(result.points), nl=False)
+    else:
+        _summary(result, output)
+
+
+def _summary(result: Detection, output: Path) -> None:
+    data, points = result.series, result.points
+    flagged = sum(p.is_anomaly for p in points)
+    judged = f"judged from {result.first_judged}" if result.first_judged else "none judged yet"
+    typer.echo(
+        f"Scored {len(points):,} {'hourly' if data.grain.value == 'hour' else 'daily'} rows of "
+        f"{data.value_column!r} ({data.scale.reason}): {flagged:,} anomalous; {judged}. "
+        f"Wrote {output}."
+    )

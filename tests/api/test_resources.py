@@ -178,3 +178,14 @@ def test_tiny_targets_keep_the_columns_decimals(api: Api) -> None:
     assert response.status_code == 201, response.text
     assert (response.json()["target"], response.json()["name"]) == (0, "cpc at-most 0 per month")
     assert api.get("/api/goals/acme").json()[1]["target"] == 0
+
+
+def test_goal_progress_is_what_the_cli_shows(api: Api) -> None:
+    answer = api.get("/api/goals/acme/progress")
+    assert answer.status_code == 200
+    shown = json.loads(api.cli.ok("goals", "progress", "--org", "acme", "--json").stdout)
+    got = answer.json()
+    assert [g["goal_id"] for g in got] == [api.goals["acme"]]
+    for key in ("goal_id", "target", "actual", "expected_by_now", "days_total", "status"):
+        assert got[0][key] == shown[0][key], key
+    assert api.get("/api/goals/beta/progress").status_code == 404

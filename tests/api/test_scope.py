@@ -58,6 +58,7 @@ SCOPED: dict[tuple[str, str], Build] = {
         "POST", "/api/analytics/aggregate", {"org": t.org, "rollup": "daily"}
     ),
     ("GET", "/api/goals/{org}"): lambda t: Call("GET", f"/api/goals/{t.org}"),
+    ("GET", "/api/goals/{org}/progress"): lambda t: Call("GET", f"/api/goals/{t.org}/progress"),
     ("POST", "/api/goals"): lambda t: Call(
         "POST", "/api/goals", {"org": t.org, "kpi": "spend", "target": 10}
     ),

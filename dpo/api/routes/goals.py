@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from dpo import goals
+from dpo import goals, pacing
 from dpo.api.deps import GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import GoalCreateRequest, GoalOut
 from dpo.goals import GoalPublic, GoalUpdate
+from dpo.pacing import GoalProgress
+from dpo.storage.models import utcnow
 
 router = APIRouter(prefix="/api/goals", tags=["goals"])
 
 
 def _out(goal: GoalPublic) -> GoalOut:
     return GoalOut.model_validate(goal.model_dump())
+
+
+@router.get("/{org}/progress", responses=responses(401, 404))
+def goals_progress(org: OrgDep, session: SessionDep) -> list[GoalProgress]:
+    """Where each goal stands: actual so far, expected by now, forecast, chance, needed per day
+    (as `dpo goals progress`)."""
+    return pacing.progress(session, org_slug=org.slug, now=utcnow())
 
 
 @router.get("/{org}", responses=responses(401, 404))

@@ -1,0 +1,547 @@
+"""The anomaly detector: a causal, seasonal, robust score for every point of a series.
+
+Every point is judged only from the points before it, exactly as the hourly job sees it:
+
+- **Expected value** = level x seasonal factor. The factor comes from a profile over the week
+  (`seasonal`, robust to incidents), refitted every local day (every week once a month of
+  history is in). The level is a ratio of sums over the last day (up to a week for sparse
+  series) of the *cleaned* history, in which anomalous points were replaced by their
+  expected values, so an incident does not teach the detector that incidents are normal.
+- **Spread** from a fitted variance model (`noise`): multiplicative noise plus counting noise
+  with a Poisson-aware floor for counts and amounts; log scale for ratios such as CPC or ROAS.
+  It is widened while history is short.
+- **Evidence**: a point is anomalous when it is far out on its own (|z| ≥ `point_z`), or when
+  it continues a run of same-direction deviations whose CUSUM passed `run_h` (a 30 % drop for
+  twelve hours is obvious although no single hour is). Every point of an incident is flagged
+  while it lasts.
+- **Level shifts**: a run that lasts `adapt_*` (a day for hourly series) is taken as the new
+  normal: the level is re-based and alerts stop. A drop to (almost) zero is an outage, not a
+  new normal, and is flagged for up to a week. After re-basing, a point that fits the old
+  level better is not an anomaly (the incident ended), and two such points restore it.
+- **Short history** is not guessed at: nothing is judged in the first `warmup` (a week of
+  hourly data, two weeks of daily data), and the spread is widened for a while after.
+
+`Scores.score` is in [0, 1]: 1 - 2^-e, where e is the evidence relative to the default
+thresholds, so 0.5 is the default line. A missing point in a series that should have data is
+judged as a zero (and flagged as missing): a tracking outage is an insight too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from dpo.insights import noise as noise_mod
+from dpo.insights import seasonal
+from dpo.insights.noise import Noise
+from dpo.vocab import Grain
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+_Z_CLIP = 6.0  # one extreme point adds at most this much to a run's evidence
+_HUBER_CLEAN = 2.5  # unflagged points enter the history clipped to ±2.5 sd
+_OUTAGE_SHARE = 0.05  # a run below 5 % of its expected values is an outage
+_MIN_EVENTS = 30.0  # a series is judged once its history holds this many events
+# A ratio over fewer events is not judged: a CPC over two clicks, a day's ROAS over a dozen
+# purchases say little.
+_MIN_VOLUME = {Grain.hour: 10.0, Grain.day: 30.0}
+_RUN_GAP = 3  # a run survives this many unflagged points on its side
+_CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
+# Relative changes the run detectors look for: one CUSUM each.
+_ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
+_LOG_ALTERNATIVES = (-0.4, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """The detector's thresholds. `sensitivity` scales them all: 2 alerts more, 0.5 less."""
+
+    sensitivity: float = 1.0
+    point_z: float = 5.0
+    run_h: float = 8.0
+    normal_z: float = 1.5
+    adapt_hours: int = 24
+    adapt_days: int = 3
+    outage_hours: int = 168
+    outage_days: int = 7
+    tolerance: float = 0.5  # how far towards the neighbouring hours' values (0…1)
+
+
+@dataclass(frozen=True)
+class GrainSpec:
+    """What differs between hourly and daily series."""
+
+    slots: int
+    per_day: int
+    warmup: int  # positions before the first judgement
+    profile_window: int
+    noise_window: int
+    level_unit: int  # the level's window is a whole number of these (a day, a week)
+    level_units_max: int
+    early_days: float  # spread x (1 + early_days / days of history)
+    revert_window: int
+    half_life: float  # of the profile's weights
+    # Thresholds x this: a daily series has 24 times fewer points to raise false alarms on,
+    # so the same alarm rate per month allows lower thresholds.
+    threshold_scale: float = 1.0
+
+
+SPECS = {
+    Grain.hour: GrainSpec(168, 24, 168, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24),
+    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8),
+}
+_LEVEL_EVENTS = 100.0  # the level's window holds at least this many events, if it can
+
+
+@dataclass(frozen=True)
+class Series:
+    """A regular series: values (NaN = missing) with their seasonal slots and local days."""
+
+    values: Floats
+    slots: Ints
+    days: Ints
+    grain: Grain
+    is_log: bool = False
+    volume: Floats | None = None  # counts behind a ratio (log series only)
+
+
+@dataclass
+class Scores:
+    """What the detector says about every point of a series."""
+
+    expected: Floats
+    z: Floats
+    evidence: Floats
+    is_anomaly: Bools
+    is_missing: Bools
+    is_judged: Bools
+    noise: Noise | None = None
+    history_days: float = 0.0
+    adapted_at: list[int] = field(default_factory=list)
+
+    @property
+    def score(self) -> Floats:
+        """Evidence mapped to [0, 1]; 0.5 is the default threshold."""
+        return 1.0 - np.exp2(-np.maximum(self.evidence, 0.0))
+
+
+def detect(series: Series, config: DetectorConfig | None = None) -> Scores:
+    """Score every point of `series` causally (see the module docstring)."""
+    return _Detector(series, config or DetectorConfig()).run()
+
+
+def is_integer_valued(values: Floats) -> bool:
+    """True when every present value is a whole number (counts)."""
+    present = values[~np.isnan(values)]
+    return bool(len(present)) and bool(np.all(np.abs(present - np.round(present)) < 1e-9))
+
+
+class _Detector:
+    """The per-series state of one causal pass."""
+
+    def __init__(self, series: Series, config: DetectorConfig) -> None:
+        self.s, self.cfg, self.spec = series, config, SPECS[series.grain]
+        self.y = series.values.astype(np.float64)
+        self.n = len(self.y)
+        if not series.is_log:  # a model of counts and amounts: below zero is zero
+            with np.errstate(invalid="ignore"):
+                self.y = np.where(self.y < 0, 0.0, self.y)
+        self.is_integer = False  # learned from the history (see `_refit`)
+        self.vol = series.volume if series.volume is not None else np.full(self.n, np.inf)
+        # Ratios are noisier than what they are made of: twice the history before judging.
+        self.warmup = self.spec.warmup * (2 if series.is_log else 1)
+        self.min_volume = _MIN_VOLUME[series.grain]
+        self.clean = np.full(self.n, np.nan)  # the cleaned history the model learns from
+        self.expected = np.full(self.n, np.nan)
+        self.out = Scores(
+            expected=np.full(self.n, np.nan),
+            z=np.full(self.n, np.nan),
+            evidence=np.zeros(self.n),
+            is_anomaly=np.zeros(self.n, dtype=np.bool_),
+            is_missing=np.isnan(series.values),
+            is_judged=np.zeros(self.n, dtype=np.bool_),
+        )
+        self.profile = np.ones(self.spec.slots)
+        self.noise: Noise | None = None
+        self.window = self.spec.level_unit
+        self.sum_y = self.sum_p = 0.0
+        self.alternatives = _LOG_ALTERNATIVES if series.is_log else _ALTERNATIVES
+        self.cusum = [0.0] * len(self.alternatives)
+        self.llr_var = self.widen = 1.0
+        self.start = 0
+        self.run_dir, self.run_gap, self.run_start = 0, 0, 0
+        self.run_y = self.run_e = 0.0
+        self.old_level: float | None = None
+        self.pre_run_level = 0.0
+        self.adapted_at = -(10**9)
+        self.revert_hits = 0
+
+    # --- the pass -----------------------------------------------------------------------------
+
+    def run(self) -> Scores:
+        start = self._first_index()
+        if start is None:
+            return self.out
+        self.start = start
+        ready, day_seen, first_day = False, None, 0
+        for t in range(start, self.n):
+            day = int(self.s.days[t])
+            if day != day_seen:
+                day_seen = day
+                if not ready and self._is_ready(t):
+                    ready, first_day = True, day
+                    self._refit(t)
+                elif ready and self._is_refit_day(day - first_day):
+                    self._refit(t)
+            if ready:
+                self._step(t)
+            else:
+                self.clean[t] = self.y[t]
+        self.out.noise = self.noise
+        self.out.history_days = (self.n - start) / self.spec.per_day
+        return self.out
+
+    def _first_index(self) -> int | None:
+        """The first point worth modelling: a series starts with its first non-zero value."""
+        with np.errstate(invalid="ignore"):
+            started = ~np.isnan(self.y) if self.s.is_log else self.y > 0
+        idx = np.flatnonzero(started)
+        if len(idx) == 0 or self.n - int(idx[0]) <= self.warmup:
+            return None
+        return int(idx[0])
+
+    def _is_ready(self, t: int) -> bool:
+        """Enough history to judge: the warm-up span, holding enough events."""
+        if t - self.start < self.warmup:
+            return False
+        history = self.y[self.start : t]
+        if self.s.is_log:
+            return int(np.count_nonzero(history > 0)) >= self.warmup // 2
+        unit = noise_mod.event_size(history, is_integer=is_integer_valued(history))
+        return float(np.nansum(history)) / unit >= _MIN_EVENTS
+
+    @staticmethod
+    def _is_refit_day(days_judged: int) -> bool:
+        """Every day for four weeks, then weekly (the profile changes slowly)."""
+        return days_judged < 28 or days_judged % 7 == 0
+
+    def _step(self, t: int) -> None:
+        slot = int(self.s.slots[t])
+        p = float(self.profile[slot])
+        level = self.sum_y / self.sum_p if self.sum_p > 0 else 0.0
+        plain = level * p
+        e = self._tolerant(t, level, slot)
+        z, sd, judged = self._z(t, e)
+        if not judged:
+            self._remember(t, slot, math.nan)
+            return
+        e, z = self._against_old_level(t, slot, e, z)
+        self.out.is_judged[t] = True
+        self.out.expected[t], self.out.z[t] = plain, z
+        evidence = self._evidence(t, e, z, sd)
+        self.out.evidence[t] = evidence
+        flagged = evidence * self.cfg.sensitivity >= 1.0
+        self.out.is_anomaly[t] = flagged
+        self._track_run(t, flagged=flagged, z=z, e=plain, level=level)
+        self._remember(t, slot, self._cleaned(t, plain, sd, flagged=flagged))
+
+    def _tolerant(self, t: int, level: float, slot: int) -> float:
+        """The expected value, allowing the day's shape to run an hour early or late.
+
+        Real days shift: a weekend starts later, a series kept in UTC moves by an hour at
+        DST. Within the range the neighbouring hours' factors span, the expected value is
+        the one closest to what happened; so a morning ramp an hour late is not an incident,
+        while a drop far below the range still is.
+        """
+        e = level * float(self.profile[slot])
+        y = self.y[t]
+        if self.s.grain is not Grain.hour or math.isnan(y):
+            return e
+        n = self.spec.slots
+        before = level * float(self.profile[(slot - 1) % n])
+        after = level * float(self.profile[(slot + 1) % n])
+        lo, hi = min(e, before, after), max(e, before, after)
+        share = self.cfg.tolerance
+        lo, hi = e - share * (e - lo), e + share * (hi - e)
+        return min(max(float(y), lo), hi)
+
+    def _z(self, t: int, e: float) -> tuple[float, float, bool]:
+        """The standardized deviation of point t from e (and its sd), or not judged."""
+        assert self.noise is not None
+        days = max(1.0, (t - self.start + 1) / self.spec.per_day)
+        widen = self.widen = 1.0 + self.spec.early_days / days
+        y = self.y[t]
+        if self.s.is_log:
+            if math.isnan(y) or y <= 0 or e <= 0 or self.vol[t] < self.min_volume:
+                return 0.0, 0.0, False
+            sd = self.noise.sd(e, float(self.vol[t])) * widen
+            return (math.log(y) - math.log(e)) / sd, sd, True
+        if e <= 0 and (math.isnan(y) or y <= 0):
+            return 0.0, 0.0, False
+        sd = self.noise.sd(e) * widen
+        value = 0.0 if math.isnan(y) else y
+        return (value - e) / sd, sd, True
+
+    def _against_old_level(self, t: int, slot: int, e: float, z: float) -> tuple[float, float]:
+        """After a re-base, a point that fits the old level is normal: the incident is over.
+
+        Returns the expected value and z to judge the point by; two such points in a row
+        restore the old level.
+        """
+        if self.old_level is None or t - self.adapted_at > self.spec.revert_window:
+            return e, z
+        e_old = self._tolerant(t, self.old_level, slot)
+        z_old, _, judged = self._z(t, e_old)
+        if not judged or abs(z_old) >= min(abs(z), self.cfg.normal_z):
+            self.revert_hits = 0
+            return e, z
+        self.revert_hits += 1
+        if self.revert_hits >= 2:
+            self._rebase(t, self.old_level, keep_run=False)
+            self.old_level = None
+        return e_old, z_old
+
+    def _evidence(self, t: int, e: float, z: float, sd: float) -> float:
+        """Max of the point's own |z| and the runs' log-likelihood ratios, over thresholds."""
+        cfg = self.cfg
+        assert self.noise is not None
+        y = self.y[t]
+        value = 0.0 if math.isnan(y) else float(y)
+        info = 1.0 / (self.noise.run_scale**2)  # correlated residuals carry less information
+        scale = self.spec.threshold_scale
+        run_h = cfg.run_h * scale
+        run = 0.0
+        for j, q in enumerate(self.alternatives):
+            llr = info * (self._llr_log(z, sd, q) if self.s.is_log else self._llr(value, e, q))
+            c = max(0.0, self.cusum[j] + llr)
+            # A point continues a run only if it looks like the change at least a little (a
+            # quarter of the evidence a point right at the changed level would give): the
+            # first ordinary hour after an outage is not part of it.
+            if llr > 0 and llr >= _CONTINUE_SHARE * info * self._typical_llr(e, sd, q):
+                run = max(run, c / run_h)
+            else:  # a point that does not continue the run weakens it
+                c = min(c, 0.5 * run_h)
+            self.cusum[j] = c
+        return max(abs(self._point_z(t, e, z, sd)) / (cfg.point_z * scale), run)
+
+    def _point_z(self, t: int, e: float, z: float, sd: float) -> float:
+        """A high value's z from a gamma tail (matching mean and variance), not a normal one.
+
+        Sparse amounts are skewed: four orders in an hour that expects a third of one happen
+        every few months; a normal tail would call them a 7-sigma event.
+        """
+        if self.s.is_log or z <= 3.0 or e <= 0:
+            return z
+        from scipy.special import gammaincc, ndtri
+
+        shape, scale = (e / sd) ** 2, sd * sd / e
+        tail = float(gammaincc(shape, float(self.y[t]) / scale))
+        return min(z, float(-ndtri(max(tail, 1e-300))))
+
+    def _llr(self, y: float, e: float, q: float) -> float:
+        """Quasi-log-likelihood ratio of "expected x (1+q)" against "expected", for y.
+
+        With variance V(m) = κ²(c²m² + um): exact Poisson for counts (c = 0), log-normal-like
+        for large volumes, so a run of empty hours in a sparse series and a 30 % drop in a big
+        one both build evidence at the right speed.
+        """
+        assert self.noise is not None
+        if e <= 0:
+            return 0.0
+        var = self.llr_var * self.widen * self.widen
+        return (self._quasi(y, e * (1 + q)) - self._quasi(y, e)) / var
+
+    def _quasi(self, y: float, m: float) -> float:
+        """∫ (y - m) / (c²m² + um) dm, up to a constant."""
+        n = self.noise
+        assert n is not None
+        u, c2 = n.u, n.c * n.c
+        if c2 == 0:
+            return (y * math.log(m) - m) / u
+        return (y / u) * (math.log(m) - math.log(u + c2 * m)) - math.log1p(c2 * m / u) / c2
+
+    def _typical_llr(self, e: float, sd: float, q: float) -> float:
+        """The evidence a point right at the changed level would give."""
+        if self.s.is_log:
+            delta = math.log(1 + q) / sd if sd > 0 else 0.0
+            return 0.5 * delta * delta
+        return self._llr(e * (1 + q), e, q)
+
+    @staticmethod
+    def _llr_log(z: float, sd: float, q: float) -> float:
+        """Gaussian log-likelihood ratio of a shift by log(1+q) on the log scale."""
+        delta = math.log(1 + q) / sd
+        return delta * z - 0.5 * delta * delta
+
+    def _track_run(self, t: int, *, flagged: bool, z: float, e: float, level: float) -> None:
+        """Follow the current run of same-direction deviations; re-base once it lasts.
+
+        A run survives a few unflagged points on its side (a quiet night hour inside a level
+        shift); its age counts from its first point.
+        """
+        direction = 1 if z > 0 else -1
+        if not flagged:
+            if self.run_dir and z * self.run_dir >= 0 and self.run_gap < _RUN_GAP:
+                self.run_gap += 1
+                self._add_to_run(t, e)
+            else:
+                self.run_dir = 0
+            return
+        if direction != self.run_dir:
+            self.run_dir, self.run_start = direction, t
+            self.run_y = self.run_e = 0.0
+            self.pre_run_level = level
+        self.run_gap = 0
+        self._add_to_run(t, e)
+        is_outage = self.run_y <= _OUTAGE_SHARE * self.run_e and not self.s.is_log
+        hourly = self.s.grain is Grain.hour
+        limit = (
+            (self.cfg.outage_hours if hourly else self.cfg.outage_days)
+            if is_outage
+            else (self.cfg.adapt_hours if hourly else self.cfg.adapt_days)
+        )
+        if t - self.run_start + 1 >= limit:
+            self._adapt(t)
+
+    def _add_to_run(self, t: int, e: float) -> None:
+        y = self.y[t]
+        self.run_y += 0.0 if math.isnan(y) else float(y)
+        self.run_e += e
+
+    def _adapt(self, t: int) -> None:
+        """Accept a lasting shift as the new normal: re-base the level on the run."""
+        run = np.arange(self.run_start, t + 1)
+        y = self.y[run]
+        p = self.profile[self.s.slots[run]]
+        ok = ~np.isnan(y)
+        if self.s.is_log:
+            ok &= y > 0
+        if not ok.any() or p[ok].sum() <= 0:
+            return
+        self.old_level = self.pre_run_level
+        new_level = float(y[ok].sum() / p[ok].sum())
+        self.clean[run[ok]] = y[ok]
+        self._rebase(t, new_level, keep_run=True)
+        self.adapted_at = t
+        self.out.adapted_at.append(t)
+        self.run_dir = 0
+
+    def _rebase(self, t: int, level: float, *, keep_run: bool) -> None:
+        """Rewrite the level's window so that the level is `level` from point t on."""
+        lo = max(0, t - self.window)
+        idx = np.arange(lo, t)
+        if keep_run:
+            idx = idx[idx < self.run_start]
+        ok = ~np.isnan(self.clean[idx])
+        self.clean[idx[ok]] = level * self.profile[self.s.slots[idx[ok]]]
+        self.cusum = [0.0] * len(self.alternatives)
+        self.revert_hits = 0
+        self._window_sums(t)
+
+    def _cleaned(self, t: int, e: float, sd: float, *, flagged: bool) -> float:
+        """What point t teaches the level: a flagged point nothing, others clipped to ±2.5 sd."""
+        y = self.y[t]
+        if math.isnan(y):
+            return math.nan
+        if flagged:
+            return e
+        if self.s.is_log:
+            if y <= 0 or e <= 0:
+                return math.nan
+            step = max(-_HUBER_CLEAN * sd, min(_HUBER_CLEAN * sd, math.log(y / e)))
+            return e * math.exp(step)
+        return e + max(-_HUBER_CLEAN * sd, min(_HUBER_CLEAN * sd, float(y) - e))
+
+    def _remember(self, t: int, slot: int, value: float) -> None:
+        """Add point t to the cleaned history and slide the level's window."""
+        self.clean[t] = value
+        if not math.isnan(value):
+            self.sum_y += value
+            self.sum_p += float(self.profile[slot])
+        old = t - self.window
+        if old >= 0 and not math.isnan(self.clean[old]):
+            self.sum_y -= float(self.clean[old])
+            self.sum_p -= float(self.profile[self.s.slots[old]])
+
+    # --- refitting ------------------------------------------------------------------------------
+
+    def _refit(self, t: int) -> None:
+        """Refit the profile, the noise model and the level's window on the history before t."""
+        start = self.start
+        self.is_integer = not self.s.is_log and is_integer_valued(self.y[start:t])
+        lo = max(start, t - self.spec.profile_window)
+        rel_noise = 0.2 if self.noise is None else self.noise.c * self.noise.kappa
+        history = seasonal.ProfileInput(
+            self.y[lo:t],
+            self.s.slots[lo:t],
+            unit=self._unit(lo, t),
+            rel_noise=max(rel_noise, 0.02),
+            half_life=self.spec.half_life,
+        )
+        if self.s.grain is Grain.hour:
+            self.profile = seasonal.hourly_profile(history)
+        else:
+            self.profile = seasonal.daily_profile(history)
+        self.noise = self._fit_noise(t) or self.noise or self._default_noise(lo, t)
+        kappa = self.noise.kappa
+        if self.is_integer and self.noise.c == 0:
+            kappa = max(kappa, 1.0)  # counts are at least Poisson-noisy
+        self.llr_var = kappa * kappa
+        self.window = self._level_window(lo, t)
+        self._window_sums(t)
+
+    def _unit(self, lo: int, t: int) -> float:
+        """The size of one event, for weighing evidence (see `noise.event_size`)."""
+        if self.s.is_log:
+            return 1e-9
+        if self.noise is not None:
+            return max(self.noise.u, 1e-9)
+        return noise_mod.event_size(self.y[lo:t], is_integer=self.is_integer)
+
+    def _fit_noise(self, t: int) -> Noise | None:
+        lo = max(self.start, t - self.spec.noise_window)
+        causal = self.out.expected[lo:t]
+        if np.count_nonzero(~np.isnan(causal)) >= 3 * self.spec.per_day:
+            expected = causal
+        else:
+            expected = self._in_sample(lo, t)
+        y = np.where(self.out.is_anomaly[lo:t], np.nan, self.y[lo:t])  # known incidents out
+        if self.s.is_log:
+            return noise_mod.fit_log(y, expected, self.vol[lo:t])
+        unit = noise_mod.event_size(self.y[self.start : t], is_integer=self.is_integer)
+        return noise_mod.fit_linear(y, expected, is_integer=self.is_integer, min_unit=0.5 * unit)
+
+    def _in_sample(self, lo: int, t: int) -> Floats:
+        """Expected values of the warm-up from its own centered level (a first guess only)."""
+        p = self.profile[self.s.slots[lo:t]]
+        level = seasonal.centered_mean(self.clean[lo:t] / p, self.spec.level_unit, min_share=0.5)
+        return level * p
+
+    def _default_noise(self, lo: int, t: int) -> Noise:
+        present = self.y[lo:t][~np.isnan(self.y[lo:t])]
+        typical = float(np.median(present)) if len(present) else 1.0
+        return noise_mod.default_noise(
+            is_log=self.s.is_log, is_integer=self.is_integer, typical=typical
+        )
+
+    def _level_window(self, lo: int, t: int) -> int:
+        """A whole number of days (weeks) holding about _LEVEL_EVENTS events."""
+        unit = self.spec.level_unit
+        if self.s.is_log or self.noise is None:
+            return unit
+        recent = self.clean[max(lo, t - unit) : t]
+        events = float(np.nansum(recent)) / max(self.noise.u, 1e-12)
+        need = math.ceil(_LEVEL_EVENTS / max(events, 1e-9))
+        return unit * max(1, min(self.spec.level_units_max, need))
+
+    def _window_sums(self, t: int) -> None:
+        idx = np.arange(max(0, t - self.window), t)
+        values = self.clean[idx]
+        ok = ~np.isnan(values)
+        self.sum_y = float(values[ok].sum())
+        self.sum_p = float(self.profile[self.s.slots[idx[ok]]].sum())

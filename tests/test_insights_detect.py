@@ -1,0 +1,224 @@
+"""`dpo insights detect FILE.csv`: every row scored, sensible columns, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import CliInvoker
+from tests.test_anomalies import hourly
+
+START = datetime(2026, 1, 5)  # a Monday
+
+
+def write_hourly(
+    path: Path, *, days: int = 90, header: str = "timestamp,value,label"
+) -> list[bool]:
+    """A shop's hourly orders with a 12-hour checkout failure on day 60; returns the labels."""
+    y, _, _ = hourly(days=days, per_hour=120.0, seed=7)
+    labels = np.zeros(len(y), dtype=bool)
+    labels[60 * 24 + 9 : 60 * 24 + 21] = True
+    y[labels] = np.round(y[labels] * 0.2)
+    lines = [header]
+    for i, value in enumerate(y):
+        lines.append(f"{(START + timedelta(hours=i)).isoformat()},{int(value)},{int(labels[i])}")
+    path.write_text("\n".join(lines) + "\n")
+    return list(labels)
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_every_row_is_scored_and_the_incident_found(cli: CliInvoker, tmp_path: Path) -> None:
+    series = tmp_path / "orders.csv"
+    labels = write_hourly(series)
+    out = tmp_path / "scored.csv"
+    result = cli.ok("insights", "detect", str(series), "--output", str(out))
+    assert "Scored 2,160 hourly rows of 'value'" in result.stdout
+    assert result.stderr == ""  # the label column is recognised as a label, not a value
+    scored = rows(out.read_text())
+    assert list(scored[0]) == ["timestamp", "value", "score", "is_anomaly"]
+    assert len(scored) == 2160
+    assert scored[100]["timestamp"] == (START + timedelta(hours=100)).isoformat()
+    scores = [float(r["score"]) for r in scored]
+    assert all(0 <= s <= 1 for s in scores)
+    flagged = [r["is_anomaly"] == "true" for r in scored]
+    assert flagged == [s >= 0.5 for s in scores]
+    assert not any(flagged[: 7 * 24]) and max(scores[: 7 * 24]) == 0  # the first week is history
+    hits = sum(f and lab for f, lab in zip(flagged, labels, strict=True))
+    false_alarms = sum(f and not lab for f, lab in zip(flagged, labels, strict=True))
+    assert hits >= 10 and false_alarms == 0
+
+
+def test_csv_on_stdout_and_json(cli: CliInvoker, tmp_path: Path) -> None:
+    series = tmp_path / "orders.csv"
+    write_hourly(series, days=30)
+    plain = rows(cli.ok("insights", "detect", str(series)).stdout)
+    assert len(plain) == 30 * 24
+    as_json = json.loads(cli.ok("insights", "detect", str(series), "--json").stdout)
+    assert [p["timestamp"] for p in as_json] == [r["timestamp"] for r in plain]
+    assert [p["score"] for p in as_json] == [float(r["score"]) for r in plain]
+    assert set(as_json[0]) == {"timestamp", "value", "score", "is_anomaly", "expected"}
+
+
+def test_scores_do_not_depend_on_later_rows(cli: CliInvoker, tmp_path: Path) -> None:
+    full, part = tmp_path / "full.csv", tmp_path / "part.csv"
+    write_hourly(full)
+    part.write_text("\n".join(full.read_text().splitlines()[: 1 + 61 * 24]) + "\n")
+    whole = rows(cli.ok("insights", "detect", str(full)).stdout)
+    cut = rows(cli.ok("insights", "detect", str(part)).stdout)
+    assert cut == whole[: len(cut)]
+
+
+def test_gaps_unsorted_rows_and_empty_values(cli: CliInvoker, tmp_path: Path) -> None:
+    series = tmp_path / "gappy.csv"
+    write_hourly(series, days=40)
+    lines = series.read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    del body[500:530]  # thirty hours never exported
+    body[700] = body[700].split(",")[0] + ",,0"  # an empty value: a missing point
+    body = body[::-1]  # newest first
+    series.write_text("\n".join([header, *body]) + "\n")
+    scored = rows(cli.ok("insights", "detect", str(series)).stdout)
+    assert [r["timestamp"] for r in scored] == [line.split(",")[0] for line in body]
+    empty = next(r for r in scored if r["value"] == "")
+    assert empty["is_anomaly"] in ("true", "false")
+
+
+def test_daily_series_and_columns_found_by_name(cli: CliInvoker, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    week = [1.0, 1.0, 1.0, 1.0, 0.95, 0.6, 0.7]
+    lines = ["Date;Campaign Spend;Clicks"]
+    for day in range(120):
+        spend = 1000 * week[day % 7] * np.exp(rng.normal(0, 0.05)) * (0.3 if day == 100 else 1)
+        when = (START + timedelta(days=day)).date()
+        lines.append(f"{when};{spend:.2f};{int(spend)}")
+    series = tmp_path / "daily.csv"
+    series.write_text("\n".join(lines) + "\n")
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "out.csv"))
+    assert "120 daily rows of 'Campaign Spend'" in result.stdout
+    assert result.stderr.startswith("Note: scoring column 'Campaign Spend'; also numeric: Clicks")
+    scored = rows((tmp_path / "out.csv").read_text())
+    assert [i for i, r in enumerate(scored) if r["is_anomaly"] == "true"] == [100]
+    clicks = cli.ok("insights", "detect", str(series), "--value-column", "clicks").stdout
+    assert len(rows(clicks)) == 120
+
+
+def test_offsets_place_rows_in_real_time_across_dst(cli: CliInvoker, tmp_path: Path) -> None:
+    """Times written with their UTC offset: a DST change is neither a gap nor a duplicate."""
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    y, _, _ = hourly(days=40, per_hour=80.0)
+    first = datetime(2026, 3, 1, tzinfo=UTC)
+    lines = ["time,sessions"] + [
+        f"{(first + timedelta(hours=i)).astimezone(berlin).isoformat()},{int(v)}"
+        for i, v in enumerate(y)
+    ]
+    series = tmp_path / "dst.csv"
+    series.write_text("\n".join(lines) + "\n")
+    scored = rows(cli.ok("insights", "detect", str(series)).stdout)
+    assert len(scored) == len(y)
+    assert sum(r["is_anomaly"] == "true" for r in scored) == 0
+
+
+def test_ratio_columns_are_judged_on_a_log_scale(cli: CliInvoker, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    lines = ["hour,cpc"]
+    for i in range(40 * 24):
+        lines.append(
+            f"{(START + timedelta(hours=i)).isoformat()},{0.8 * np.exp(rng.normal(0, 0.1)):.4f}"
+        )
+    series = tmp_path / "cpc.csv"
+    series.write_text("\n".join(lines) + "\n")
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "names a ratio: judged on a log scale" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        (None, (), "Error: {path} does not exist"),
+        ("", (), "Error: bad.csv is empty"),
+        ("timestamp,value\n", (), "Error: bad.csv has a header but no rows"),
+        (
+            "timestamp,value\n2026-01-01T00:00,1\n2026-01-01T01:00,abc\n2026-01-01T02:00,3\n",
+            (),
+            "Error: row 3: 'abc' in column 'value' is not a number",
+        ),
+        (
+            "timestamp,value\n2026-01-01T00:00,1\nyesterday-ish,2\n2026-01-01T02:00,3\n",
+            (),
+            "Error: row 3: cannot read 'yesterday-ish' in column 'timestamp' as a date or time",
+        ),
+        (
+            "timestamp,value\n" + "".join(f"2026-01-01T00:{m:02d},1\n" for m in range(0, 60, 15)),
+            (),
+            "Error: the rows are about 15 minutes apart: dpo scores hourly or daily series",
+        ),
+        (
+            "timestamp,value\n2026-01-01,1\n2026-01-02,2\n2026-01-03,3\n",
+            ("--value-column", "spend"),
+            "Error: --value-column 'spend' is not a column; columns: timestamp, value",
+        ),
+        (
+            "timestamp,label\n2026-01-01,1\n2026-01-02,0\n2026-01-03,0\n",
+            (),
+            "Error: no numeric column to score besides 'timestamp': name it with --value-column",
+        ),
+    ],
+)
+def test_bad_files_are_one_error_line_and_exit_2(
+    cli: CliInvoker, tmp_path: Path, content: str | None, options: tuple[str, ...], message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    result = cli("insights", "detect", str(path), *options)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == message.format(path=path)
+    assert result.stdout == ""
+
+
+def test_sensitivity_comes_from_the_settings_like_generate(
+    cli: CliInvoker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(11)
+    y, _, _ = hourly(days=40, per_hour=60.0, noise=0.15)
+    y[30 * 24 + 8 : 30 * 24 + 20] = np.round(y[30 * 24 + 8 : 30 * 24 + 20] * rng.uniform(0.6, 0.8))
+    series = tmp_path / "s.csv"
+    series.write_text(
+        "timestamp,value\n"
+        + "".join(f"{(START + timedelta(hours=i)).isoformat()},{int(v)}\n" for i, v in enumerate(y))
+    )
+
+    def flagged(*options: str) -> int:
+        return sum(r["is_anomaly"] == "true" for r in rows(cli.ok(*options).stdout))
+
+    default = flagged("insights", "detect", str(series))
+    assert flagged("insights", "detect", str(series), "--sensitivity", "1") == default
+    monkeypatch.setenv("DPO_INSIGHTS__SENSITIVITY", "4")
+    assert flagged("insights", "detect", str(series)) > default
+    assert flagged("insights", "detect", str(series), "--sensitivity", "1") == default
+
+
+def test_a_file_named_like_a_ratio_is_judged_on_a_log_scale(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    """NAB-style exports: the metric is in the file name, the column is just "value"."""
+    series = tmp_path / "exchange-2_cpc_results.csv"
+    write_hourly(series, days=20, header="timestamp,value,label")
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "file 'exchange-2_cpc_results' names a ratio" in result.stdout
+    plain = tmp_path / "orders.csv"
+    write_hourly(plain, days=20)
+    assert (
+        "counts and amounts" in cli.ok("insights", "detect", str(plain), "-o", "/dev/null").stdout
+    )
