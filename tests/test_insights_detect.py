@@ -222,3 +222,12 @@ def test_a_file_named_like_a_ratio_is_judged_on_a_log_scale(
     assert (
         "counts and amounts" in cli.ok("insights", "detect", str(plain), "-o", "/dev/null").stdout
     )
+
+
+def test_a_short_series_is_scored_but_not_judged(cli: CliInvoker, tmp_path: Path) -> None:
+    series = tmp_path / "short.csv"
+    write_hourly(series, days=5)
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "none judged: a series needs a week of history first" in result.stdout
+    scored = rows((tmp_path / "o.csv").read_text())
+    assert len(scored) == 120 and {r["score"] for r in scored} == {"0.0000"}

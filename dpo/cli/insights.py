@@ -185,7 +185,12 @@ def detect(
 def _summary(result: Detection, output: Path) -> None:
     data, points = result.series, result.points
     flagged = sum(p.is_anomaly for p in points)
-    judged = f"judged from {result.first_judged}" if result.first_judged else "none judged yet"
+    judged = (
+        f"judged from {result.first_judged} (the rows before are history)"
+        if result.first_judged
+        else "none judged: a series needs a week of history first (two for ratios; "
+        "two weeks of daily values) and some activity in it"
+    )
     typer.echo(
         f"Scored {len(points):,} {'hourly' if data.grain.value == 'hour' else 'daily'} rows of "
         f"{data.value_column!r} ({data.scale.reason}): {flagged:,} anomalous; {judged}. "
