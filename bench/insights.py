@@ -59,6 +59,9 @@ def _database(backend: str) -> str | None:
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     os.environ["DPO_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    from dpo.storage import db
+
+    db.upgrade(db.get_engine())  # what `dpo init` does
     return schema
 
 

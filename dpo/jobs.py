@@ -589,13 +589,17 @@ def run_insights(
         def body(org_id: int = org.id) -> Work:
             outcome = generate_org(engine, org_id, now=now, settings=settings)
             saved = outcome.saved
+            message = (
+                f"{len(outcome.drafts)} insights: {saved.created} new, {saved.updated} "
+                f"updated, {saved.resolved} resolved"
+            )
+            if outcome.unjudged:  # short history is said, not guessed at
+                message += (
+                    f"; {outcome.unjudged} of {outcome.series} series have too little "
+                    "history to judge yet"
+                )
             return Work(
-                rows_written=saved.created + saved.updated,
-                windows=outcome.series,
-                message=(
-                    f"{len(outcome.drafts)} insights: {saved.created} new, {saved.updated} "
-                    f"updated, {saved.resolved} resolved"
-                ),
+                rows_written=saved.created + saved.updated, windows=outcome.series, message=message
             )
 
         result = run_job(engine, target, body)

@@ -222,3 +222,36 @@ def test_a_file_named_like_a_ratio_is_judged_on_a_log_scale(
     assert (
         "counts and amounts" in cli.ok("insights", "detect", str(plain), "-o", "/dev/null").stdout
     )
+
+
+def test_a_short_series_is_scored_but_not_judged(cli: CliInvoker, tmp_path: Path) -> None:
+    series = tmp_path / "short.csv"
+    write_hourly(series, days=5)
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "none judged: a series needs a week of history first" in result.stdout
+    scored = rows((tmp_path / "o.csv").read_text())
+    assert len(scored) == 120 and {r["score"] for r in scored} == {"0.0000"}
+
+
+def test_exports_with_decorated_numbers_epoch_times_and_an_index(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    """A spreadsheet's money ("$1,234.50"), Unix times, and pandas' unnamed index column."""
+    y, _, _ = hourly(days=20, per_hour=900.0)
+    epoch = int(datetime(2026, 1, 5, tzinfo=UTC).timestamp())
+    lines = [",ts,Revenue"]
+    for i, v in enumerate(y):
+        lines.append(f'{i},{epoch + 3600 * i},"${v:,.2f}"')
+    series = tmp_path / "export.csv"
+    series.write_text("\n".join(lines) + "\n")
+    scored = json.loads(cli.ok("insights", "detect", str(series), "--json").stdout)
+    assert len(scored) == len(y)
+    assert scored[5]["value"] == pytest.approx(float(y[5]))
+    assert scored[5]["timestamp"] == str(epoch + 5 * 3600)
+    percent = tmp_path / "rate.csv"
+    percent.write_text(
+        "date,conversion rate\n"
+        + "".join(f"2026-01-{d:02d},{2 + (d % 3) / 10:.1f}%\n" for d in range(1, 29))
+    )
+    rates = json.loads(cli.ok("insights", "detect", str(percent), "--json").stdout)
+    assert rates[0]["value"] == 2.1

@@ -76,3 +76,12 @@ def test_nothing_to_do_and_unknown_organizations(cli: CliInvoker, database: Data
     assert none.stderr.startswith("Error: no organizations to generate insights for")
     unknown = cli("insights", "generate", "--org", "nope")
     assert unknown.exit_code == 2 and unknown.stderr.startswith("Error: unknown organization")
+
+
+def test_short_history_is_said_not_guessed(database: Database) -> None:
+    run = run_demo(now=NOW, days=5)
+    (result,) = run.insights
+    assert result.exit_code == 0
+    assert "series have too little history to judge yet" in result.message
+    kinds = database.rows("SELECT DISTINCT kind FROM insight")
+    assert ("anomaly",) not in kinds and ("data_quality",) not in kinds

@@ -158,14 +158,18 @@ def remove(
     typer.echo(f"Removed goal #{goal_id}.")
 
 
-@app.command("progress")
+PROGRESS_HELP = """Show each goal's progress and pacing.
+
+Actual so far, expected by now, the forecast at the period's end with an 80% interval, the
+chance of meeting the target and what each remaining day needs. Days are whole local days up
+to yesterday."""
+
+
+@app.command("progress", help=render.help_text(PROGRESS_HELP))
 def progress(
     org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show each goal's progress: actual so far, expected by now, forecast at the period's end
-    with an 80% interval, the probability of meeting the target and what each remaining day
-    needs. Days are whole local days up to yesterday."""
     from dpo import pacing
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow

@@ -26,24 +26,27 @@ app = typer.Typer(
 )
 
 
-@app.command("generate")
+GENERATE_HELP = """Find anomalies, trends, recommendations and goal risks; save them (cron: hourly).
+
+Re-runs update the insights they find again and resolve those that no longer hold."""
+
+
+@app.command("generate", help=render.help_text(GENERATE_HELP))
 def generate(
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")
     ] = None,
     sensitivity: Annotated[
         float | None,
-        typer.Option(min=0.1, max=10, help="Default: [insights] sensitivity (1.0)."),
+        typer.Option(
+            min=0.1, max=10, help=render.help_text("Default: [insights] sensitivity (1.0).")
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a look.")
     ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Find anomalies, trends, recommendations and goal risks; save them (cron: hourly).
-
-    Re-runs update the insights they find again and resolve those that no longer hold.
-    """
     from dpo.jobs import overall_exit_code, run_insights
     from dpo.storage.models import utcnow
 
@@ -94,16 +97,17 @@ def ack(
     typer.echo(f"Insight #{insight.id} is {insight.status}: {insight.title}")
 
 
-@app.command("summary")
+SUMMARY_HELP = """A short narrative of each organization's open insights.
+
+Worded by the model in [openai] when one is configured (checked: it may not invent numbers),
+else by a fixed template."""
+
+
+@app.command("summary", help=render.help_text(SUMMARY_HELP))
 def summary(
     org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """A short narrative of each organization's open insights.
-
-    Worded by the model in [openai] when one is configured (checked: it may not invent
-    numbers), else by a fixed template.
-    """
     from dpo.insights.narrate import as_dict, org_summaries
     from dpo.settings import get_settings
     from dpo.storage.db import session_scope
@@ -119,7 +123,15 @@ def summary(
             typer.echo(f"Note: {n.org}: template used: {n.note}", err=True)
 
 
-@app.command("detect")
+DETECT_HELP = """Score every row of a CSV series (hourly or daily) with the anomaly detector.
+
+Writes timestamp,value,score,is_anomaly for every input row, in input order: score is in
+[0, 1], judged only from the rows before (as the hourly job sees them); is_anomaly is
+score >= 0.5 at the default sensitivity. The first week (hourly) or two (daily) is history,
+not judged. A bad file is one Error: line and exit 2."""
+
+
+@app.command("detect", help=render.help_text(DETECT_HELP))
 def detect(
     file: Annotated[
         Path, typer.Argument(metavar="FILE.csv", help="A CSV series: a time and a value column.")
@@ -144,17 +156,15 @@ def detect(
     sensitivity: Annotated[
         float | None,
         typer.Option(
-            min=0.1, max=10, help="Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less."
+            min=0.1,
+            max=10,
+            help=render.help_text(
+                "Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less."
+            ),
         ),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the scored rows as JSON.")] = False,
 ) -> None:
-    """Score every row of a CSV series (hourly or daily) with the anomaly detector.
-
-    Writes timestamp,value,score,is_anomaly for every input row: score is in [0, 1], judged
-    only from the rows before (as the hourly job sees them); is_anomaly is score ≥ 0.5 at
-    the default sensitivity. The first week (hourly) or two (daily) is history, not judged.
-    """
     from dpo.insights.csvseries import detect_csv, to_csv
     from dpo.settings import get_settings
 
@@ -185,7 +195,12 @@ def detect(
 def _summary(result: Detection, output: Path) -> None:
     data, points = result.series, result.points
     flagged = sum(p.is_anomaly for p in points)
-    judged = f"judged from {result.first_judged}" if result.first_judged else "none judged yet"
+    judged = (
+        f"judged from {result.first_judged} (the rows before are history)"
+        if result.first_judged
+        else "none judged: a series needs a week of history first (two for ratios; "
+        "two weeks of daily values) and some activity in it"
+    )
     typer.echo(
         f"Scored {len(points):,} {'hourly' if data.grain.value == 'hour' else 'daily'} rows of "
         f"{data.value_column!r} ({data.scale.reason}): {flagged:,} anomalous; {judged}. "

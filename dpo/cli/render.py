@@ -38,6 +38,13 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+def help_text(text: str) -> str:
+    """A command's help from a docstring-like text: paragraphs unwrapped (rich keeps line
+    breaks), and square brackets (config sections) shown, not read as markup."""
+    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
+    return "\n\n".join(paragraphs).replace("[", "\\[")
+
+
 def to_json(value: Any) -> str:
     """JSON with dates as ISO strings and Decimals as numbers."""
     return json.dumps(value, default=_default, ensure_ascii=False, indent=2)

@@ -14,7 +14,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +33,12 @@ VALUE_NAMES = ("value", "values", "y", "count", "metric", "amount", "total")
 # Columns that describe a series rather than measure it: labels, our own output.
 NOT_VALUES = re.compile(
     r"^(label|labels|is_?anomaly|anomaly|is_?incident|incident|outlier|flag|target|truth|"
-    r"ground_?truth|y_?true|score|expected|id|index)$",
+    r"ground_?truth|y_?true|score|expected|id|index|unnamed.*|)$",
     re.IGNORECASE,
 )
+# Decoration people's exports put around numbers: thousands separators, currency, percent.
+DECORATION = re.compile(r"[,\s$€£¥%\u00a0]")
+EPOCH = re.compile(r"^\d{9,13}(\.\d+)?$")
 RATIO_NAMES = re.compile(
     r"(?:^|[^a-z0-9])(cpc|cpm|cpa|ctr|roas|mer|aov|rate|ratio|price)(?:$|[^a-z0-9])", re.I
 )
@@ -262,14 +265,24 @@ def _named(frame: pd.DataFrame, name: str, option: str) -> str:
 
 
 def _is_numeric(column: pd.Series[Any]) -> bool:
-    import pandas as pd
-
     text = column.astype(str).str.strip()
     present = text[~text.str.lower().isin(NA_TEXT)]
     if len(present) == 0:
         return False
-    parsed = pd.to_numeric(present, errors="coerce")
-    return bool(parsed.notna().mean() >= 0.9)
+    return bool(_numbers(present).notna().mean() >= 0.9)
+
+
+def _numbers(text: pd.Series[Any]) -> pd.Series[Any]:
+    """Numbers, read leniently: "1,234", "$1,234.50" and "12.5%" are 1234, 1234.5, 12.5."""
+    import pandas as pd
+
+    parsed = pd.to_numeric(text, errors="coerce")
+    retry = parsed.isna() & text.str.contains(DECORATION, regex=True)
+    if retry.any():
+        parsed[retry] = pd.to_numeric(
+            text[retry].str.replace(DECORATION, "", regex=True), errors="coerce"
+        )
+    return parsed
 
 
 def _share_parsed_as_times(column: pd.Series[Any]) -> float:
@@ -283,11 +296,10 @@ def _share_parsed_as_times(column: pd.Series[Any]) -> float:
 
 
 def _parse_values(column: pd.Series[Any], name: str) -> np.ndarray:
-    import pandas as pd
-
     text = column.astype(str).str.strip()
     missing = text.str.lower().isin(NA_TEXT)
-    parsed = pd.to_numeric(text.where(~missing), errors="coerce")
+    parsed = _numbers(text.where(~missing, ""))
+    parsed[missing] = np.nan
     bad = parsed.isna() & ~missing
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -322,13 +334,17 @@ def _parse_times(column: pd.Series[Any], name: str) -> tuple[np.ndarray, np.ndar
 
 
 def _parse_time(text: str) -> datetime | None:
-    """ISO 8601 (with or without offset, `Z` allowed), else whatever pandas can read."""
+    """ISO 8601 (with or without offset, `Z` allowed), Unix time in seconds or milliseconds
+    (UTC), else whatever pandas can read."""
     if not text:
         return None
     try:
         return datetime.fromisoformat(text)
     except ValueError:
         pass
+    if EPOCH.match(text):
+        seconds = float(text) / (1000 if len(text.split(".", maxsplit=1)[0]) > 11 else 1)
+        return datetime.fromtimestamp(seconds, UTC)
     import pandas as pd
 
     try:

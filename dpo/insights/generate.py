@@ -44,6 +44,7 @@ class GenerateOutcome:
     """What one organization's run found and saved."""
 
     series: int = 0
+    unjudged: int = 0  # series with too little history to judge yet
     drafts: list[InsightDraft] = field(default_factory=list)
     saved: SaveResult = field(default_factory=SaveResult)
     horizon: datetime | None = None
@@ -85,7 +86,7 @@ def generate_org(
         config = DetectorConfig(sensitivity=settings.sensitivity)
         hourly, daily = load(conn, org, window)
         outcome.series = len(hourly.series) + len(daily.series)
-        outcome.drafts = find_anomalies(org, window, hourly, daily, config)
+        outcome.drafts, outcome.unjudged = find_anomalies(org, window, hourly, daily, config)
         outcome.drafts += trends.trend_drafts(org, daily, window.last_day)
         outcome.drafts += recommend.recommendations(org, daily, hourly)
         outcome.drafts += goal_risks(session, org, now=now)
@@ -142,16 +143,19 @@ def find_anomalies(
     hourly: series.OrgSeries,
     daily: series.OrgSeries,
     config: DetectorConfig,
-) -> list[InsightDraft]:
-    """Anomaly and data-quality drafts: one per incident reported in the window."""
+) -> tuple[list[InsightDraft], int]:
+    """Anomaly and data-quality drafts (one per incident reported in the window), and how
+    many series have too little history to be judged yet."""
 
     def day(i: int) -> datetime:
         return localdays.day_start(window.first_day + timedelta(days=i), window.tz)
 
-    found = _scan(hourly, config, lambda i: _hour(hourly, i)) + _scan(daily, config, day)
-    recent = [f for f in found if f.end > window.report_from]
+    hourly_found, hourly_unjudged = _scan(hourly, config, lambda i: _hour(hourly, i))
+    daily_found, daily_unjudged = _scan(daily, config, day)
+    recent = [f for f in hourly_found + daily_found if f.end > window.report_from]
     money = org_money(daily, org.currency, window.tz)
-    return [d for inc in incidents.group(recent) if (d := incidents.draft(inc, money))]
+    drafts = [d for inc in incidents.group(recent) if (d := incidents.draft(inc, money))]
+    return drafts, hourly_unjudged + daily_unjudged
 
 
 def _hour(data: series.OrgSeries, position: int) -> datetime:
@@ -160,19 +164,22 @@ def _hour(data: series.OrgSeries, position: int) -> datetime:
 
 def _scan(
     data: series.OrgSeries, config: DetectorConfig, moment: Callable[[int], datetime]
-) -> list[Finding]:
+) -> tuple[list[Finding], int]:
+    """The findings of every series, and how many series could not be judged yet."""
     out: list[Finding] = []
+    unjudged = 0
     for s in data.series:
         scores = detect(
             Series(s.values, data.grid.slots, data.grid.days, data.grain, s.is_log, s.volume),
             config,
         )
+        unjudged += not scores.is_judged.any()
         parts = data.parts[s.scope]
         money = None
         if s.is_log:
             money = parts["spend"] if s.kpi in _COST_RATIOS else parts["revenue"]
         out += findings_of(s, scores, data.grain, moment, money=money)
-    return out
+    return out, unjudged
 
 
 def org_money(daily: series.OrgSeries, currency: str, tz: ZoneInfo) -> incidents.Money:
