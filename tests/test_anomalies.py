@@ -165,3 +165,14 @@ def test_profile_recovers_a_known_week() -> None:
     profile = seasonal.hourly_profile(seasonal.ProfileInput(y, slots, unit=1.0, rel_noise=0.02))
     truth = np.outer(WEEK, SHOP).ravel()
     np.testing.assert_allclose(profile, truth / truth.mean(), rtol=0.05)
+
+
+def test_hours_that_never_have_data_are_not_missing() -> None:
+    """An export of business hours only: its nights are not an outage, its days are judged."""
+    y, slots, days = hourly()
+    hod = slots % 24
+    y[(hod < 8) | (hod > 19)] = np.nan
+    scores = run(y, slots, days)
+    assert scores.is_anomaly.sum() == 0
+    y[45 * 24 + 10 : 45 * 24 + 14] = np.nan  # but a gap in business hours is
+    assert flagged(run(y, slots, days), 45 * 24 + 10, 45 * 24 + 14) == 4

@@ -23,7 +23,8 @@ Every point is judged only from the points before it, exactly as the hourly job 
 
 `Scores.score` is in [0, 1]: 1 - 2^-e, where e is the evidence relative to the default
 thresholds, so 0.5 is the default line. A missing point in a series that should have data is
-judged as a zero (and flagged as missing): a tracking outage is an insight too.
+judged as a zero (and flagged as missing): a tracking outage is an insight too. Where a series
+never has data (the nights of a business-hours export), a missing point is not judged.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ _MIN_EVENTS = 30.0  # a series is judged once its history holds this many events
 # purchases say little.
 _MIN_VOLUME = {Grain.hour: 10.0, Grain.day: 30.0}
 _RUN_GAP = 3  # a run survives this many unflagged points on its side
+_USUALLY_REPORTED = 0.5  # a missing point is judged where at least half the points had data
 _CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
 # Relative changes the run detectors look for: one CUSUM each.
 _ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
@@ -167,6 +169,7 @@ class _Detector:
             is_judged=np.zeros(self.n, dtype=np.bool_),
         )
         self.profile = np.ones(self.spec.slots)
+        self.reported = np.ones(self.spec.slots)  # share of each slot's points with a value
         self.noise: Noise | None = None
         self.window = self.spec.level_unit
         self.sum_y = self.sum_p = 0.0
@@ -276,6 +279,8 @@ class _Detector:
         days = max(1.0, (t - self.start + 1) / self.spec.per_day)
         widen = self.widen = 1.0 + self.spec.early_days / days
         y = self.y[t]
+        if math.isnan(y) and self.reported[int(self.s.slots[t])] < _USUALLY_REPORTED:
+            return 0.0, 0.0, False  # no data where there never is any (nights, weekends)
         if self.s.is_log:
             if math.isnan(y) or y <= 0 or e <= 0 or self.vol[t] < self.min_volume:
                 return 0.0, 0.0, False
@@ -487,6 +492,10 @@ class _Detector:
             self.profile = seasonal.hourly_profile(history)
         else:
             self.profile = seasonal.daily_profile(history)
+        slots = self.s.slots[lo:t]
+        seen = np.bincount(slots, minlength=self.spec.slots)
+        present = np.bincount(slots[~np.isnan(self.y[lo:t])], minlength=self.spec.slots)
+        self.reported = np.where(seen > 0, present / np.maximum(seen, 1), 1.0)
         self.noise = self._fit_noise(t) or self.noise or self._default_noise(lo, t)
         kappa = self.noise.kappa
         if self.is_integer and self.noise.c == 0:
