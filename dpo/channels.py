@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from dpo.errors import NotFoundError
-from dpo.kpis import KPIS, Value, add_parts, change, compute_kpis
+from dpo.kpis import KPIS, Value, change, compute_kpis
 from dpo.orgs import get_org
 from dpo.reports import (
     DateRange,
@@ -29,6 +29,7 @@ from dpo.reports import (
     parts_columns,
     row_dict,
     segment_kpis,
+    sum_days,
 )
 from dpo.rollups import DAILY, TOTAL
 from dpo.validation import check_text
@@ -84,8 +85,8 @@ def build_channel_report(
     period = request.period(now.astimezone(ZoneInfo(org.timezone)).date())
     before = compare_period(period, request.compare)
     days = _daily_parts(conn, org.id, channel, min(before.start, period.start), period.end)
-    totals = compute_kpis(_sum(days, period), level="segment")
-    compare_totals = compute_kpis(_sum(days, before), level="segment")
+    totals = compute_kpis(sum_days(days, period), level="segment")
+    compare_totals = compute_kpis(sum_days(days, before), level="segment")
     return ChannelReport(
         org=org.slug,
         channel=channel,
@@ -130,14 +131,6 @@ def _daily_parts(
         .group_by(t.c.day)
     )
     return {row.day: dict(row._mapping) for row in conn.execute(query)}
-
-
-def _sum(days: dict[date, dict[str, Value]], period: DateRange) -> dict[str, Value]:
-    total: dict[str, Value] = {}
-    for day in period.dates():
-        if day in days:
-            add_parts(total, days[day])
-    return total
 
 
 def _campaigns(conn: Connection, org_id: int, channel: str, period: DateRange) -> list[Row]:

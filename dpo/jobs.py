@@ -299,16 +299,14 @@ def _sync_sources(
         pairs = [(s, o) for s, o in pairs if shard.owns(o.slug)]
     results = []
     for source, org in pairs:
-        target = _sync_target(job, source, org)
-        on_window = progress(target.label) if progress else None
-        body = _sync_body(
+        target, body = _sync_job(
             engine,
-            target=target,
+            job,
             connector_cls=connector_cls,
             source=source,
             org=org,
             request=request,
-            on_window=on_window,
+            progress=progress,
         )
         results.append(run_job(engine, target, body))
     return results
@@ -340,15 +338,14 @@ def start_sync(kind: str, org_slug: str, request: SyncRequest) -> list[StartedJo
     connector_cls = connectors.connector_class(kind)
     started = []
     for source, org in pairs:
-        target = _sync_target(f"sync {kind}", source, org)
-        body = _sync_body(
+        target, body = _sync_job(
             engine,
-            target=target,
+            f"sync {kind}",
             connector_cls=connector_cls,
             source=source,
             org=org,
             request=request,
-            on_window=None,
+            progress=None,
         )
         started.append(_start_in_thread(engine, target, body))
     return started
@@ -384,15 +381,34 @@ def _start_in_thread(engine: Engine, target: JobTarget, body: Callable[[], Work]
     return outcome
 
 
-def _sync_target(job: str, source: Source, org: Organization) -> JobTarget:
-    """The lock and label of a source's sync, the same for cron and the API."""
-    return JobTarget(
+def _sync_job(
+    engine: Engine,
+    job: str,
+    *,
+    connector_cls: type[Connector],
+    source: Source,
+    org: Organization,
+    request: SyncRequest,
+    progress: WindowProgress | None,
+) -> tuple[JobTarget, Callable[[], Work]]:
+    """A source's sync as a job: its lock and label (the same for cron and the API), and body."""
+    target = JobTarget(
         job=job,
         lock=f"sync:source:{source.id}",
         label=f"{org.slug}/{source.name}",
         org_id=org.id,
         source_id=source.id,
     )
+    body = _sync_body(
+        engine,
+        target=target,
+        connector_cls=connector_cls,
+        source=source,
+        org=org,
+        request=request,
+        on_window=progress(target.label) if progress else None,
+    )
+    return target, body
 
 
 def _sync_body(

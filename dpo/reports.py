@@ -218,7 +218,7 @@ def build_report(
     period = request.period(now.astimezone(ZoneInfo(org.timezone)).date())
     before = compare_period(period, request.compare)
     days = _daily_parts(conn, org.id, min(before.start, period.start), period.end)
-    current, previous = _sum_days(days, period), _sum_days(days, before)
+    current, previous = sum_days(days, period), sum_days(days, before)
     totals, compare_totals = compute_kpis(current), compute_kpis(previous)
     campaigns = _breakdown(conn, org.id, period, ReportBy.campaign)
     top, bottom = _ranked(campaigns)
@@ -268,7 +268,8 @@ def _daily_parts(
     return out
 
 
-def _sum_days(days: Mapping[date, Mapping[str, Value]], period: DateRange) -> dict[str, Value]:
+def sum_days(days: Mapping[date, Mapping[str, Value]], period: DateRange) -> dict[str, Value]:
+    """The summed parts of the days of `period` (days without data add nothing)."""
     total: dict[str, Value] = {}
     for day in period.dates():
         if day in days:
