@@ -33,6 +33,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.figures import record  # noqa: E402
+
 DPO = [sys.executable, "-m", "dpo"]
 PG_URL = os.environ.get("DPO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -163,6 +167,12 @@ def report(totals: dict[str, Samples], args: argparse.Namespace) -> None:
         f"p99 latency {board.quantile(0.99) / health.quantile(0.99):.1f}x"
     )
     print(f"one dashboard request alone (median of 20): {args.alone * 1000:.1f} ms")
+    name = {"sqlite": "SQLite", "pg": "PostgreSQL"}[args.backend]
+    record("api", f"{name}: dashboard req/s vs /health req/s, {args.clients} clients",
+           f"{board.rate:.0f} req/s", f"{health.rate:.0f} req/s", board.rate / health.rate)
+    record("api", f"{name}: dashboard p99 latency under load (alone: "
+           f"{args.alone * 1000:.0f} ms)", f"{board.quantile(0.99) * 1000:.0f} ms",
+           f"{health.quantile(0.99) * 1000:.0f} ms", board.quantile(0.99) / health.quantile(0.99))
 
 
 def alone(base: str, token: str, days: int) -> float:

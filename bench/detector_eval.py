@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import record
 from bench.synthetic import SynthSeries, make_daily_suite, make_suite
 from dpo.insights.anomalies import DetectorConfig, Series, detect
 from dpo.vocab import Grain
@@ -136,6 +137,12 @@ def sweep(
         found = ", ".join(f"{k} {a}/{b}" for k, (a, b) in sorted(total.by_incident.items()))
         print(f"  incidents found by kind: {found}")
         print(f"  point F1 {total.f1():.3f}")
+        grain = "daily" if judged_from < 24 else "hourly"
+        found = total.found / max(total.incidents, 1)
+        false_alarms = (total.runs - total.true_runs) / max(total.hours / 720, 1e-9)
+        record("detector", f"anomaly detector, sensitivity {sens:g}, {len(suite)} synthetic "
+               f"{grain} series: incidents found / false alarms per 30 days / point F1",
+               f"{found:.0%} / {false_alarms:.2f} / {total.f1():.3f}")  # fmt: skip
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.figures import record  # noqa: E402
+
 PG_URL = os.environ.get("DPO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 3, 20, 12, 30, tzinfo=UTC)
 
@@ -98,6 +100,10 @@ def _run(orgs: int, days: int, home: Path) -> None:
         f"({per_org:.2f}s per organization; {generate / read:.1f}x the baseline; "
         f"{generate / 3600:.1%} of the hour between runs)"
     )
+    record("insights", f"insights generate, {orgs} organizations ({series:,} series) vs "
+           "reading their rollups", f"{generate:.1f} s", f"{read:.2f} s", generate / read)
+    record("insights", f"insights generate, {orgs} organizations, vs the hour between runs",
+           f"{generate:.1f} s", "3600 s", generate / 3600, at_most=1.0)
     _detect(home)
 
 
@@ -231,6 +237,8 @@ def _detect(home: Path) -> None:
         f"insights detect, 90-day hourly CSV ({hours:,} rows): {inside:.2f}s in-process, "
         f"{process:.2f}s as a fresh dpo process (imports included)"
     )
+    record("insights", f"insights detect on a {hours:,}-row CSV: a fresh process vs in-process",
+           f"{process:.2f} s", f"{inside:.2f} s", process / inside)
 
 
 if __name__ == "__main__":

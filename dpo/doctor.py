@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import text
 
+from dpo.config import config_path
 from dpo.errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, DpoError
-from dpo.settings import config_path, get_settings
+from dpo.settings import get_settings
 
 MAX_CLOCK_DRIFT = timedelta(seconds=60)
 

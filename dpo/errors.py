@@ -38,6 +38,13 @@ class NotFoundError(InvalidInputError):
     """A named thing (organization, source, goal) does not exist."""
 
 
+def unknown_org(slug: str) -> NotFoundError:
+    """The error for an organization that does not exist (or that the caller may not see)."""
+    return NotFoundError(
+        f"unknown organization {slug!r}", hint="`dpo orgs list` shows the organizations"
+    )
+
+
 class ConflictError(InvalidInputError):
     """The thing already exists (duplicate slug, duplicate source)."""
 

@@ -685,13 +685,3 @@ def _run_public(run: JobRun, org: Organization | None, source: Source | None) ->
         source=source.name if source else None,
         seconds=(run.finished_at - run.started_at).total_seconds() if run.finished_at else None,
     )
-
-
-def list_jobs(
-    session: Session, *, org_slug: str | None = None, limit: int = 20
-) -> list[JobRunPublic]:
-    """The most recent job runs, newest first."""
-    query = _runs_query().order_by(col(JobRun.id).desc()).limit(limit)
-    if org_slug is not None:
-        query = query.where(JobRun.org_id == get_org(session, org_slug).id)
-    return [_run_public(run, org, source) for run, org, source in session.exec(query)]

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationInfo, field_validator
 from sqlmodel import Field, Session, SQLModel, select
 
-from dpo.errors import ConflictError, NotFoundError
+from dpo.errors import ConflictError, unknown_org
 from dpo.storage.models import Organization
 from dpo.validation import check_currency, check_slug, check_text, check_timezone, is_slug, parse
 
@@ -79,13 +79,6 @@ def get_org(session: Session, slug: str) -> Organization:
     if org is None:
         raise unknown_org(slug)
     return org
-
-
-def unknown_org(slug: str) -> NotFoundError:
-    """The error for an organization that does not exist (or that the caller may not see)."""
-    return NotFoundError(
-        f"unknown organization {slug!r}", hint="`dpo orgs list` shows the organizations"
-    )
 
 
 def list_orgs(session: Session) -> list[Organization]:

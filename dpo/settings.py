@@ -1,20 +1,17 @@
 """Settings: command-line flag > DPO_* environment > TOML file > defaults.
 
 The TOML file is `--config`, else `DPO_CONFIG`, else `config.toml` in the user's config
-directory (it may be absent). Secrets never live here: sources name an environment variable
-or a file that holds them.
+directory (it may be absent; `dpo.config` finds it). Secrets never live here: sources name an
+environment variable or a file that holds them.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import tomllib
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import platformdirs
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -23,19 +20,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dpo import config
+from dpo.config import config_path, default_home
 from dpo.errors import ConfigError
 
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+/?$")
-
-
-def default_home() -> Path:
-    """Where dpo keeps its SQLite database and lock files by default."""
-    return platformdirs.user_data_path("dpo")
-
-
-def default_config_path() -> Path:
-    """The TOML file read when neither --config nor DPO_CONFIG names one."""
-    return platformdirs.user_config_path("dpo") / "config.toml"
 
 
 class SyncSettings(BaseModel):
@@ -207,14 +196,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The database to use: DPO_DATABASE_URL, else a SQLite file under `home`."""
-        if self.database_url:
-            url = self.database_url
-            scheme, sep, rest = url.partition("://")
-            if scheme in ("postgres", "postgresql"):
-                # SQLAlchemy 2.1 defaults to psycopg 3; dpo ships psycopg2-binary.
-                return f"postgresql+psycopg2{sep}{rest}"
-            return url
-        return f"sqlite:///{self.home / 'dpo.db'}"
+        return config.database_url(self.database_url, self.home)
 
     def connector(self, kind: str) -> ConnectorSettings:
         """The `[kind]` section."""
@@ -230,45 +212,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = InitSettingsSource(settings_cls, init_kwargs=_read_toml(config_path()))
+        toml = InitSettingsSource(settings_cls, init_kwargs=config.read_toml(config_path()))
         return (init_settings, env_settings, toml)
 
 
-_explicit_config: Path | None = None
-
-
-def config_path() -> tuple[Path, bool]:
-    """The config file to read, and whether it must exist (it was named explicitly)."""
-    if _explicit_config is not None:
-        return _explicit_config, True
-    if env := os.environ.get("DPO_CONFIG"):
-        return Path(env).expanduser(), True
-    return default_config_path(), False
-
-
-def _read_toml(located: tuple[Path, bool]) -> dict[str, Any]:
-    path, required = located
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file {path} does not exist") from None
-        return {}
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-
-
-def configure(*, config_file: Path | None) -> None:
-    """Set the config file named on the command line; settings are rebuilt on next use."""
-    global _explicit_config  # noqa: PLW0603 - the one process-wide choice of config file
-    _explicit_config = config_file
-    get_settings.cache_clear()
-
-
-@cache
 def get_settings() -> Settings:
-    """The process's settings, built on first use (never at import time)."""
+    """The process's settings, built on first use (never at import time) and again after
+    `configure`."""
+    return _settings(config.generation())
+
+
+@lru_cache(maxsize=1)
+def _settings(_generation: int) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:

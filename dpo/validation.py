@@ -6,15 +6,16 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ValidationError
 
 from dpo.currencies import ISO_4217
 from dpo.errors import InvalidInputError
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:  # pydantic is imported where a model is parsed: light commands skip it
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Dates far from now break date arithmetic (a year before 0001-01-01) and mean nothing here.
@@ -24,6 +25,8 @@ LAST_DAY = date(2999, 12, 31)
 
 def parse(model: type[M], data: Mapping[str, Any]) -> M:
     """Validate `data` as `model`, turning the first problem into an InvalidInputError."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from dpo.cli.main import app
-from dpo.settings import configure
+from dpo.config import configure
 from dpo.storage import db as dbmod
 
 PG_URL = os.environ.get("DPO_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")

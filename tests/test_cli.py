@@ -34,23 +34,6 @@ def test_python_dash_m_works_like_dpo() -> None:
     assert done.stdout.startswith("dpo ")
 
 
-def test_help_imports_no_heavy_modules() -> None:
-    code = (
-        "import sys\n"
-        "sys.argv = ['dpo', '--help']\n"
-        "from dpo.cli.main import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ['sqlalchemy', 'sqlmodel', 'alembic', 'pandas', 'statsmodels', 'openai',\n"
-        "         'fastapi', 'starlette', 'uvicorn', 'jwt', 'prometheus_client',\n"
-        "         'google.analytics', 'facebook_business', 'psycopg2', 'pydantic',\n"
-        "         'requests', 'tenacity']\n"
-        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "HEAVY:"
-
-
 def test_unknown_command_is_a_usage_error(cli: CliInvoker) -> None:
     result = cli("frobnicate")
     assert result.exit_code == 2

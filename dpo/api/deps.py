@@ -15,9 +15,9 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from dpo.errors import ForbiddenError, NotAuthenticatedError
+from dpo.errors import ForbiddenError, NotAuthenticatedError, unknown_org
 from dpo.goals import get_goal, unknown_goal
-from dpo.orgs import get_org, unknown_org
+from dpo.orgs import get_org
 from dpo.storage.db import ready_engine
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.tokens import Principal, authenticate, authenticate_jwt, is_jwt

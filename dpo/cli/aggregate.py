@@ -1,20 +1,17 @@
 """`dpo aggregate hourly|daily`: roll facts up into agg_hourly / agg_daily."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from dpo.cli import render
 from dpo.vocab import Rollup
 
-if TYPE_CHECKING:
-    pass
-
 
 def aggregate(
-    rollup: Annotated[Rollup, typer.Argument(help="Which rollup: hourly or daily.")],
+    rollup: Annotated[
+        Rollup, typer.Argument(metavar="ROLLUP", help="Which rollup: hourly or daily.")
+    ],
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")
     ] = None,

@@ -1,7 +1,5 @@
 """`dpo init`: create or upgrade the database."""
 
-from __future__ import annotations
-
 import typer
 
 

@@ -1,7 +1,5 @@
 """`dpo demo`: a complete local walk-through on synthetic data."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -1,7 +1,5 @@
 """`dpo doctor`: one line per check, with a fix for each failure."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,22 +1,17 @@
 """`dpo goals`: KPI targets per period."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 from dpo.vocab import Comparison, Period
 
-app = typer.Typer(
-    help="Goals: KPI targets per day, week, month, quarter, year or date range.",
-    no_args_is_help=True,
-)
+app = command_group(help="Goals: KPI targets per day, week, month, quarter, year or date range.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
-DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD.")]
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD")]
 
 
 def _fields(**given: Any) -> dict[str, Any]:
@@ -165,7 +160,7 @@ chance of meeting the target and what each remaining day needs. Days are whole l
 to yesterday."""
 
 
-@app.command("progress", help=render.help_text(PROGRESS_HELP))
+@app.command("progress", help=PROGRESS_HELP)
 def progress(
     org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
     json_: JsonOpt = False,

@@ -1,14 +1,12 @@
 """`dpo insights`: what dpo found in the data."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 from dpo.vocab import InsightKind, InsightStatus, Severity
 
 if TYPE_CHECKING:
@@ -21,9 +19,7 @@ class ScaleChoice(StrEnum):
     ratio = "ratio"
 
 
-app = typer.Typer(
-    help="Insights: anomalies, trends, recommendations, goal risks.", no_args_is_help=True
-)
+app = command_group(help="Insights: anomalies, trends, recommendations, goal risks.")
 
 
 GENERATE_HELP = """Find anomalies, trends, recommendations and goal risks; save them (cron: hourly).
@@ -31,16 +27,14 @@ GENERATE_HELP = """Find anomalies, trends, recommendations and goal risks; save 
 Re-runs update the insights they find again and resolve those that no longer hold."""
 
 
-@app.command("generate", help=render.help_text(GENERATE_HELP))
+@app.command("generate", help=GENERATE_HELP)
 def generate(
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")
     ] = None,
     sensitivity: Annotated[
         float | None,
-        typer.Option(
-            min=0.1, max=10, help=render.help_text("Default: [insights] sensitivity (1.0).")
-        ),
+        typer.Option(min=0.1, max=10, help="Default: [insights] sensitivity (1.0)."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a look.")
@@ -103,7 +97,7 @@ Worded by the model in [openai] when one is configured (checked: it may not inve
 else by a fixed template."""
 
 
-@app.command("summary", help=render.help_text(SUMMARY_HELP))
+@app.command("summary", help=SUMMARY_HELP)
 def summary(
     org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
@@ -118,7 +112,7 @@ def summary(
         render.print_json([as_dict(n) for n in items])
         return
     for n in items:
-        render.console.print(n.text)
+        render.console().print(n.text)
         if n.note and get_settings().openai.is_configured:
             typer.echo(f"Note: {n.org}: template used: {n.note}", err=True)
 
@@ -131,7 +125,7 @@ score >= 0.5 at the default sensitivity. The first week (hourly) or two (daily) 
 not judged. A bad file is one Error: line and exit 2."""
 
 
-@app.command("detect", help=render.help_text(DETECT_HELP))
+@app.command("detect", help=DETECT_HELP)
 def detect(
     file: Annotated[
         Path, typer.Argument(metavar="FILE.csv", help="A CSV series: a time and a value column.")
@@ -158,9 +152,7 @@ def detect(
         typer.Option(
             min=0.1,
             max=10,
-            help=render.help_text(
-                "Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less."
-            ),
+            help="Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less.",
         ),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the scored rows as JSON.")] = False,
@@ -192,7 +184,7 @@ def detect(
         _summary(result, output)
 
 
-def _summary(result: Detection, output: Path) -> None:
+def _summary(result: "Detection", output: Path) -> None:
     data, points = result.series, result.points
     flagged = sum(p.is_anomaly for p in points)
     judged = (

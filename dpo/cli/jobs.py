@@ -1,14 +1,12 @@
 """`dpo jobs`: the history of cron-facing runs."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 
-app = typer.Typer(help="Job history: every sync run and how it ended.", no_args_is_help=True)
+app = command_group(help="Job history: every sync run and how it ended.")
 
 
 @app.command("list")
@@ -18,11 +16,9 @@ def list_(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """List recent job runs, newest first."""
-    from dpo.jobs import list_jobs
-    from dpo.storage.db import session_scope
+    from dpo.history import recent_runs
 
-    with session_scope() as s:
-        items = list_jobs(s, org_slug=org, limit=limit)
+    items = recent_runs(org_slug=org, limit=limit)
     if json_:
         render.print_json(items)
         return

@@ -1,45 +1,121 @@
 """The `dpo` command: the root app, global options, and the mapping of errors to exit codes.
 
-Command modules import only typer, rich and dpo's light modules at import time; the library
-(SQLAlchemy, connectors, pandas…) is imported inside the commands, so `dpo --help` is fast.
+Commands are loaded lazily: `COMMANDS` names each one's module and summary, and a command's
+module is imported only when that command runs or shows its help. Command modules import only
+typer and dpo's light modules at import time; the library (SQLAlchemy, connectors, pandas…) is
+imported inside the commands. So `dpo --help` and light commands start fast.
 """
 
-from __future__ import annotations
-
+import importlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from dpo import __version__
-from dpo.cli import (
-    aggregate,
-    db,
-    demo,
-    doctor,
-    goals,
-    insights,
-    jobs,
-    orgs,
-    report,
-    serve,
-    sources,
-    status,
-    sync,
-    tokens,
-)
+from dpo.cli import command_group
 from dpo.cli.logs import LogFormat, setup_logging
 from dpo.cli.render import LAUNCHED
 from dpo.errors import EXIT_UNEXPECTED, DpoError, describe
 
 
+class Entry(NamedTuple):
+    target: str  # "module:attribute": a command function or a Typer group
+    summary: str  # what `dpo --help` lists (the command's own first sentence)
+
+
+COMMANDS = {
+    "init": Entry(
+        "dpo.cli.db:init",
+        "Create the database, or upgrade it to this version's schema (safe to re-run).",
+    ),
+    "demo": Entry(
+        "dpo.cli.demo:demo",
+        "Create a demo organization with demo GA, Meta and Woo sources, sync DAYS and report.",
+    ),
+    "sync": Entry(
+        "dpo.cli.sync:sync",
+        "Sync every enabled source of KIND, in day windows, each replaced atomically.",
+    ),
+    "aggregate": Entry(
+        "dpo.cli.aggregate:aggregate",
+        "Roll facts up per organization: only the ranges syncs changed, or everything with --full.",
+    ),
+    "report": Entry(
+        "dpo.cli.report:report",
+        "Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns.",
+    ),
+    "status": Entry(
+        "dpo.cli.status:status",
+        "Show per source the last successful sync, data freshness and failures, and the latest "
+        "run of every job; exit 1 when an enabled source is stale or has never synced.",
+    ),
+    "doctor": Entry(
+        "dpo.cli.doctor:doctor",
+        "Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and "
+        "each enabled source's credentials.",
+    ),
+    "serve": Entry(
+        "dpo.cli.serve:serve",
+        "Serve the JSON API (docs at /docs): KPIs, charts, insights, goals; token required.",
+    ),
+    "orgs": Entry("dpo.cli.orgs:app", "Organizations: the clients whose data dpo keeps."),
+    "sources": Entry("dpo.cli.sources:app", "Sources: an organization's upstream accounts."),
+    "goals": Entry(
+        "dpo.cli.goals:app",
+        "Goals: KPI targets per day, week, month, quarter, year or date range.",
+    ),
+    "jobs": Entry("dpo.cli.jobs:app", "Job history: every sync run and how it ended."),
+    "insights": Entry(
+        "dpo.cli.insights:app", "Insights: anomalies, trends, recommendations, goal risks."
+    ),
+    "tokens": Entry(
+        "dpo.cli.tokens:app", "API tokens for `dpo serve`: one organization's, or admin."
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """The click command `name` of the root group, built from its module."""
+    module, _, attr = COMMANDS[name].target.partition(":")
+    found = getattr(importlib.import_module(module), attr)
+    command: Any
+    if isinstance(found, typer.Typer):
+        command = typer.main.get_group(found)
+    else:
+        holder = command_group(help="")
+        holder.command(name)(found)
+        command = typer.main.get_command(holder)
+    command.name = name
+    return command
+
+
 class DpoGroup(TyperGroup):
     """Turns library errors into one `Error: …` line on stderr and the documented exit code."""
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list from `COMMANDS`, without importing every command's module."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, TyperCommand(name, help=entry.summary).get_short_help_str(limit))
+            for name, entry in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx: Any) -> Any:
+        ctx.meta.setdefault(LAUNCHED, datetime.now(UTC))  # before the command's heavy imports
         try:
             return super().invoke(ctx)
         except DpoError as exc:
@@ -65,14 +141,11 @@ def _debug(ctx: Any) -> bool:
     return bool(ctx.params.get("debug")) or os.environ.get("DPO_DEBUG") == "1"
 
 
-app = typer.Typer(
+app = command_group(
     cls=DpoGroup,
     name="dpo",
     help="Digital Performance Optimizer: marketing data from GA4, Meta Ads and WooCommerce "
     "in one database, rolled up into KPIs.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -107,27 +180,10 @@ def root(
     ] = False,
 ) -> None:
     """Digital Performance Optimizer."""
-    from dpo.settings import configure
+    from dpo.config import configure
 
-    ctx.meta[LAUNCHED] = datetime.now(UTC)  # before any command's heavy imports
     setup_logging(debug=debug, verbose=verbose, fmt=log_format)
     configure(config_file=config)
-
-
-app.command("init")(db.init)
-app.command("demo")(demo.demo)
-app.command("sync")(sync.sync)
-app.command("aggregate")(aggregate.aggregate)
-app.command("report")(report.report)
-app.command("status")(status.status)
-app.command("doctor")(doctor.doctor)
-app.command("serve")(serve.serve)
-app.add_typer(orgs.app, name="orgs")
-app.add_typer(sources.app, name="sources")
-app.add_typer(goals.app, name="goals")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(insights.app, name="insights")
-app.add_typer(tokens.app, name="tokens")
 
 
 def main() -> None:

@@ -1,14 +1,12 @@
 """`dpo orgs`: add, list and show organizations."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 
-app = typer.Typer(help="Organizations: the clients whose data dpo keeps.", no_args_is_help=True)
+app = command_group(help="Organizations: the clients whose data dpo keeps.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -9,21 +10,34 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from dpo.jobs import JobResult
 
 Advance = Callable[[int, int], None]  # (units done, units planned)
 LAUNCHED = "dpo.launched"  # context meta key: when the command started (an aware datetime)
 
-console = Console()
-err_console = Console(stderr=True)
+
+@cache
+def console() -> Console:
+    """Rich output on stdout (rich is imported on first use: it is slow to import)."""
+    from rich.console import Console
+
+    return Console()
+
+
+@cache
+def err_console() -> Console:
+    """Rich output on stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _default(value: Any) -> Any:
@@ -33,16 +47,11 @@ def _default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     if hasattr(value, "model_dump"):
         return value.model_dump()
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def help_text(text: str) -> str:
-    """A command's help from a docstring-like text: paragraphs unwrapped (rich keeps line
-    breaks), and square brackets (config sections) shown, not read as markup."""
-    paragraphs = [" ".join(p.split()) for p in text.strip().split("\n\n")]
-    return "\n\n".join(paragraphs).replace("[", "\\[")
 
 
 def to_json(value: Any) -> str:
@@ -76,24 +85,30 @@ def print_table(
     """A rich table, or a one-line note when there are no rows."""
     rows = list(rows)
     if not rows:
-        console.print(empty)
+        typer.echo(empty)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*(Text(cell(v)) for v in row))  # Text: names are not markup
-    console.print(table)
+    console().print(table)
 
 
 def print_record(title: str, fields: Sequence[tuple[str, Any]]) -> None:
     """One object as a two-column table."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     for name, value in fields:
         table.add_row(name, Text(cell(value)))
-    console.print(table)
+    console().print(table)
 
 
 def print_job_results(
@@ -130,7 +145,7 @@ def progress_bars(*, enabled: bool) -> Iterator[Callable[[str], Advance] | None]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeRemainingColumn(), console=err_console, transient=True) as bars:
+    with Progress(*columns, TimeRemainingColumn(), console=err_console(), transient=True) as bars:
 
         def for_job(label: str) -> Advance:
             task = bars.add_task(label, total=None)

@@ -1,7 +1,5 @@
 """`dpo report`: an organization's KPIs over a period, compared with another, in the terminal."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,10 +92,10 @@ def report(
         if plot:
             from dpo.charts import plot_in_terminal
 
-            typer.echo(plot_in_terminal(data, kpis=kpi or [], width=render.console.width))
+            typer.echo(plot_in_terminal(data, kpis=kpi or [], width=render.console().width))
 
 
-def _write_chart(data: Report, chart: Path, *, kpis: list[str]) -> None:
+def _write_chart(data: "Report", chart: Path, *, kpis: list[str]) -> None:
     from dpo import charts
     from dpo.insights.store import list_insights
     from dpo.storage.db import session_scope

@@ -86,7 +86,7 @@ def sparkline(values: Sequence[Decimal | None]) -> str:
 
 def show(report: Report) -> None:
     """Print the whole report."""
-    console = render.console
+    console = render.console()
     period, before = report.period, report.compare
     console.print(
         f"[bold]{escape(report.name)}[/bold] ({report.org}) · {period.start} → {period.end}, "
@@ -104,7 +104,7 @@ def show(report: Report) -> None:
         if rows:
             console.print(_campaign_table(title, rows))
     for warning in report.warnings:
-        render.err_console.print(f"[yellow]Warning:[/yellow] {warning}")
+        render.err_console().print(f"[yellow]Warning:[/yellow] {warning}")
 
 
 def _totals_table(report: Report) -> Table:

@@ -1,7 +1,5 @@
 """`dpo serve`: the dashboard API on uvicorn."""
 
-from __future__ import annotations
-
 import logging
 import os
 import shutil
@@ -26,7 +24,8 @@ def serve(
 ) -> None:
     """Serve the JSON API (docs at /docs): KPIs, charts, insights, goals; token required."""
     from dpo.api.app import create_app
-    from dpo.settings import config_path, get_settings
+    from dpo.config import config_path
+    from dpo.settings import get_settings
     from dpo.storage.db import ready_engine
 
     api = get_settings().api

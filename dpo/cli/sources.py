@@ -1,16 +1,14 @@
 """`dpo sources`: connect organizations to GA4, Meta Ads, WooCommerce or the demo source."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 from dpo.vocab import SourceKind
 
-app = typer.Typer(help="Sources: an organization's upstream accounts.", no_args_is_help=True)
+app = command_group(help="Sources: an organization's upstream accounts.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -28,7 +26,9 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 @app.command("add")
 def add(
     org: Annotated[str, typer.Argument(help="Organization slug.")],
-    kind: Annotated[SourceKind, typer.Argument(help="Upstream kind.")],
+    kind: Annotated[
+        SourceKind, typer.Argument(metavar="KIND", help="Upstream kind: ga, meta, woo or demo.")
+    ],
     account: Annotated[
         str,
         typer.Option(help="GA4 property id, Meta ad account id, store URL, or demo profile."),
@@ -99,7 +99,9 @@ def list_(
 @app.command("test")
 def test(
     org: Annotated[str, typer.Argument(help="Organization slug.")],
-    kind: Annotated[SourceKind | None, typer.Argument(help="Only sources of this kind.")] = None,
+    kind: Annotated[
+        SourceKind | None, typer.Argument(metavar="KIND", help="Only sources of this kind.")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Check each source's credentials of ORG with one cheap call (exit 4 if refused)."""

@@ -1,7 +1,5 @@
 """`dpo status`: is every source fresh? Exits 1 when something is stale, for monitors."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

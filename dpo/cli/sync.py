@@ -1,36 +1,39 @@
 """`dpo sync KIND`: fetch new and restated data from an upstream into the database."""
 
-from __future__ import annotations
-
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from dpo.cli import render
 from dpo.vocab import SourceKind
 
-if TYPE_CHECKING:
-    pass
-
-DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"])]
+DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD")]
 
 
 def sync(
     ctx: typer.Context,
-    kind: Annotated[SourceKind, typer.Argument(help="Which upstream: ga, meta, woo or demo.")],
+    kind: Annotated[
+        SourceKind, typer.Argument(metavar="KIND", help="Which upstream: ga, meta, woo or demo.")
+    ],
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")
     ] = None,
     since: Annotated[
         datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Backfill history from this day (remembered)."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="Backfill history from this day (remembered).",
+        ),
     ] = None,
     until: Annotated[
         datetime | None,
         typer.Option(
-            formats=["%Y-%m-%d"], help="Re-fetch up to this day (with --since: exactly that range)."
+            formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
+            help="Re-fetch up to this day (with --since: exactly that range).",
         ),
     ] = None,
     max_seconds: Annotated[

@@ -1,16 +1,12 @@
 """`dpo tokens`: API tokens for `dpo serve` — create (shown once), list, revoke."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import command_group, render
 
-app = typer.Typer(
-    help="API tokens for `dpo serve`: one organization's, or admin.", no_args_is_help=True
-)
+app = command_group(help="API tokens for `dpo serve`: one organization's, or admin.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -92,4 +88,4 @@ def revoke(
 
     with session_scope() as s:
         token = tokens.revoke_token(s, token_id, now=utcnow())
-    render.console.print(f"Revoked token #{token.id} ({token.prefix}…, {token.name}).")
+    render.console().print(f"Revoked token #{token.id} ({token.prefix}…, {token.name}).")

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, TypeDecorator
 
+from dpo.storage.quick import utc_from_db
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime: `timestamptz` on PostgreSQL, naive UTC text on SQLite.
@@ -26,13 +28,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+        return None if value is None else utc_from_db(value)
 
 
 def Money() -> Numeric[Any]:

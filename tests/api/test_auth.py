@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dpo.api.app import create_app
-from dpo.settings import ApiSettings, configure, get_settings
+from dpo.config import configure
+from dpo.settings import ApiSettings, get_settings
 from tests.api.conftest import Api
 from tests.api.test_scope import app_routes, example_call
 from tests.conftest import CliInvoker, Database

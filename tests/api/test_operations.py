@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dpo.api.app import create_app
-from dpo.settings import configure
+from dpo.config import configure
 from dpo.storage.locks import hold_lock
 from tests.api.conftest import Api
 

@@ -1,0 +1,86 @@
+"""The job history as `dpo jobs list` shows it, read through the bare driver (it starts fast).
+
+The API's `/api/jobs/{id}` reads the same rows through the ORM (`dpo.jobs.get_job`);
+tests/test_jobs_history.py checks that both give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dpo.errors import unknown_org
+from dpo.storage.quick import Reader, reader, utc_from_db
+
+_RUNS = """
+SELECT r.id, r.job, o.slug, s.name, r.status, r.started_at, r.finished_at,
+       r.windows, r.rows_written, r.error, r.host, r.pid
+FROM job_run r
+LEFT JOIN organization o ON o.id = r.org_id
+LEFT JOIN source s ON s.id = r.source_id
+"""
+
+
+@dataclass(frozen=True)
+class JobRunRow:
+    """One job run, with its organization's slug and source's name."""
+
+    id: int
+    job: str
+    org: str | None
+    source: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    seconds: float | None
+    windows: int
+    rows_written: int
+    error: str | None
+    host: str
+    pid: int
+
+
+def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunRow]:
+    """The most recent job runs, newest first (only `org_slug`'s when given)."""
+    with reader() as db:
+        if org_slug is None:
+            found = db.rows(f"{_RUNS} ORDER BY r.id DESC LIMIT ?", (limit,))
+        else:
+            found = db.rows(
+                f"{_RUNS} WHERE r.org_id = ? ORDER BY r.id DESC LIMIT ?",
+                (_org_id(db, org_slug), limit),
+            )
+    return [_row(values) for values in found]
+
+
+def _org_id(db: Reader, slug: str) -> int:
+    from dpo.validation import is_slug
+
+    org_id = None
+    if is_slug(slug):  # anything else names no organization (and may not be storable text)
+        org_id = db.value("SELECT id FROM organization WHERE slug = ?", (slug,))
+    if org_id is None:
+        raise unknown_org(slug)
+    return int(org_id)
+
+
+def _row(values: tuple[Any, ...]) -> JobRunRow:
+    (id_, job, org, source, status, started, finished, windows, written, error, host, pid) = values
+    started_at = utc_from_db(started)
+    finished_at = None if finished is None else utc_from_db(finished)
+    return JobRunRow(
+        id=id_,
+        job=job,
+        org=org,
+        source=source,
+        status=status,
+        started_at=started_at,
+        finished_at=finished_at,
+        seconds=None if finished_at is None else (finished_at - started_at).total_seconds(),
+        windows=windows,
+        rows_written=written,
+        error=error,
+        host=host,
+        pid=pid,
+    )
