@@ -387,13 +387,29 @@ def report(backend: str, shape: Shape, r: dict[str, float]) -> None:
     print("\n".join(lines))
     name = {"sqlite": "SQLite", "pg": "PostgreSQL"}[backend]
     facts = f"{int(r['rows_big']):,} facts"
-    record("aggregate", f"{name}: full daily rebuild of {facts} vs hand-written INSERT…SELECT",
-           f"{r['full']:.2f} s", f"{r['hand']:.2f} s", r["full"] / r["hand"], at_most=1.5)
-    record("aggregate", f"{name}: the same rollup in DuckDB, for reference (time ratio)",
-           f"{r['full']:.2f} s", f"{r['duck_full']:.3f} s", r["full"] / r["duck_full"])
-    record("aggregate", f"{name}: incremental after one sync tick, {shape.days} vs "
-           f"{small_days} days of history", f"{r['incr_big'] * 1000:.0f} ms",
-           f"{r['incr_small'] * 1000:.0f} ms", r["incr_big"] / r["incr_small"], at_most=1.2)
+    record(
+        "aggregate",
+        f"{name}: full daily rebuild of {facts} vs hand-written INSERT…SELECT",
+        f"{r['full']:.2f} s",
+        f"{r['hand']:.2f} s",
+        r["full"] / r["hand"],
+        at_most=1.5,
+    )
+    record(
+        "aggregate",
+        f"{name}: the same rollup in DuckDB, for reference (time ratio)",
+        f"{r['full']:.2f} s",
+        f"{r['duck_full']:.3f} s",
+        r["full"] / r["duck_full"],
+    )
+    record(
+        "aggregate",
+        f"{name}: incremental after one sync tick, {shape.days} vs {small_days} days of history",
+        f"{r['incr_big'] * 1000:.0f} ms",
+        f"{r['incr_small'] * 1000:.0f} ms",
+        r["incr_big"] / r["incr_small"],
+        at_most=1.2,
+    )
 
 
 def main() -> None:

@@ -168,11 +168,20 @@ def report(totals: dict[str, Samples], args: argparse.Namespace) -> None:
     )
     print(f"one dashboard request alone (median of 20): {args.alone * 1000:.1f} ms")
     name = {"sqlite": "SQLite", "pg": "PostgreSQL"}[args.backend]
-    record("api", f"{name}: dashboard req/s vs /health req/s, {args.clients} clients",
-           f"{board.rate:.0f} req/s", f"{health.rate:.0f} req/s", board.rate / health.rate)
-    record("api", f"{name}: dashboard p99 latency under load (alone: "
-           f"{args.alone * 1000:.0f} ms)", f"{board.quantile(0.99) * 1000:.0f} ms",
-           f"{health.quantile(0.99) * 1000:.0f} ms", board.quantile(0.99) / health.quantile(0.99))
+    record(
+        "api",
+        f"{name}: dashboard req/s vs /health req/s, {args.clients} clients",
+        f"{board.rate:.0f} req/s",
+        f"{health.rate:.0f} req/s",
+        board.rate / health.rate,
+    )
+    record(
+        "api",
+        f"{name}: dashboard p99 latency under load (alone: {args.alone * 1000:.0f} ms)",
+        f"{board.quantile(0.99) * 1000:.0f} ms",
+        f"{health.quantile(0.99) * 1000:.0f} ms",
+        board.quantile(0.99) / health.quantile(0.99),
+    )
 
 
 def alone(base: str, token: str, days: int) -> float:

@@ -100,10 +100,21 @@ def _run(orgs: int, days: int, home: Path) -> None:
         f"({per_org:.2f}s per organization; {generate / read:.1f}x the baseline; "
         f"{generate / 3600:.1%} of the hour between runs)"
     )
-    record("insights", f"insights generate, {orgs} organizations ({series:,} series) vs "
-           "reading their rollups", f"{generate:.1f} s", f"{read:.2f} s", generate / read)
-    record("insights", f"insights generate, {orgs} organizations, vs the hour between runs",
-           f"{generate:.1f} s", "3600 s", generate / 3600, at_most=1.0)
+    record(
+        "insights",
+        f"insights generate, {orgs} organizations ({series:,} series) vs reading their rollups",
+        f"{generate:.1f} s",
+        f"{read:.2f} s",
+        generate / read,
+    )
+    record(
+        "insights",
+        f"insights generate, {orgs} organizations, vs the hour between runs",
+        f"{generate:.1f} s",
+        "3600 s",
+        generate / 3600,
+        at_most=1.0,
+    )
     _detect(home)
 
 
@@ -237,8 +248,13 @@ def _detect(home: Path) -> None:
         f"insights detect, 90-day hourly CSV ({hours:,} rows): {inside:.2f}s in-process, "
         f"{process:.2f}s as a fresh dpo process (imports included)"
     )
-    record("insights", f"insights detect on a {hours:,}-row CSV: a fresh process vs in-process",
-           f"{process:.2f} s", f"{inside:.2f} s", process / inside)
+    record(
+        "insights",
+        f"insights detect on a {hours:,}-row CSV: a fresh process vs in-process",
+        f"{process:.2f} s",
+        f"{inside:.2f} s",
+        process / inside,
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ import typer
 from dpo.cli import render
 from dpo.vocab import SourceKind
 
-DateOpt = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], metavar="YYYY-MM-DD")]
-
 
 def sync(
     ctx: typer.Context,
