@@ -12,8 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from dpo.errors import ConfigError
 
 _explicit_config: Path | None = None
@@ -22,11 +20,15 @@ _generation = 0
 
 def default_home() -> Path:
     """Where dpo keeps its SQLite database and lock files by default."""
+    import platformdirs  # here: with DPO_HOME and DPO_CONFIG set, start-up never needs it
+
     return platformdirs.user_data_path("dpo")
 
 
 def default_config_path() -> Path:
     """The TOML file read when neither --config nor DPO_CONFIG names one."""
+    import platformdirs
+
     return platformdirs.user_config_path("dpo") / "config.toml"
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from decimal import Decimal
 from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -41,6 +39,8 @@ def err_console() -> Console:
 
 
 def _default(value: Any) -> Any:
+    from decimal import Decimal
+
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date):
@@ -56,6 +56,8 @@ def _default(value: Any) -> Any:
 
 def to_json(value: Any) -> str:
     """JSON with dates as ISO strings and Decimals as numbers."""
+    import json
+
     return json.dumps(value, default=_default, ensure_ascii=False, indent=2)
 
 
@@ -66,6 +68,8 @@ def print_json(value: Any) -> None:
 
 def cell(value: Any) -> str:
     """A value as a table cell: '—' for missing, ISO dates, plain decimals."""
+    from decimal import Decimal  # on first use: keeps `import dpo.cli.render` light
+
     if value is None or value == "":
         return "—"
     if isinstance(value, Decimal):
