@@ -1,7 +1,7 @@
-"""The job history as `dpo jobs list` shows it, read through the bare driver (it starts fast).
+"""The job history: `dpo jobs list` and the API's `/api/jobs/{id}`.
 
-The API's `/api/jobs/{id}` reads the same rows through the ORM (`dpo.jobs.get_job`);
-tests/test_jobs_history.py checks that both give the same answer.
+Plain SQL through a `Reader` (dpo.storage.quick): the command opens the bare driver, so it
+starts without SQLAlchemy; the API reads through its request's session.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dpo.errors import unknown_org
+from dpo.errors import NotFoundError, unknown_org
 from dpo.storage.quick import Reader, reader, utc_from_db
 
 _RUNS = """
@@ -23,7 +23,7 @@ LEFT JOIN source s ON s.id = r.source_id
 
 
 @dataclass(frozen=True)
-class JobRunRow:
+class JobRunPublic:
     """One job run, with its organization's slug and source's name."""
 
     id: int
@@ -41,7 +41,7 @@ class JobRunRow:
     pid: int
 
 
-def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunRow]:
+def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunPublic]:
     """The most recent job runs, newest first (only `org_slug`'s when given)."""
     with reader() as db:
         if org_slug is None:
@@ -52,6 +52,21 @@ def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunR
                 (_org_id(db, org_slug), limit),
             )
     return [_row(values) for values in found]
+
+
+def run_by_id(db: Reader, run_id: int) -> JobRunPublic:
+    """One job run, or NotFoundError."""
+    from dpo.validation import is_id
+
+    found = db.rows(f"{_RUNS} WHERE r.id = ?", (run_id,)) if is_id(run_id) else []
+    if not found:
+        raise unknown_job(run_id)
+    return _row(found[0])
+
+
+def unknown_job(run_id: int) -> NotFoundError:
+    """The error for a job run that does not exist (or that the caller may not see)."""
+    return NotFoundError(f"unknown job run {run_id}", hint="`dpo jobs list` shows the runs")
 
 
 def _org_id(db: Reader, slug: str) -> int:
@@ -65,11 +80,11 @@ def _org_id(db: Reader, slug: str) -> int:
     return int(org_id)
 
 
-def _row(values: tuple[Any, ...]) -> JobRunRow:
+def _row(values: tuple[Any, ...]) -> JobRunPublic:
     (id_, job, org, source, status, started, finished, windows, written, error, host, pid) = values
     started_at = utc_from_db(started)
     finished_at = None if finished is None else utc_from_db(finished)
-    return JobRunRow(
+    return JobRunPublic(
         id=id_,
         job=job,
         org=org,

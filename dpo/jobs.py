@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, func, update
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from dpo import connectors, monitoring
 from dpo.aggregate import AggregateRequest, OnRange, aggregate_org, is_stale
@@ -46,7 +45,6 @@ from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, Source, utcnow
 from dpo.storage.types import UTCDateTime
 from dpo.sync import OnWindow, SyncRequest, sync_source
-from dpo.validation import is_id
 from dpo.vocab import Grain, JobStatus
 
 log = logging.getLogger(__name__)
@@ -634,54 +632,3 @@ def _orgs(engine: Engine, org_slugs: Sequence[str] | None, *, what: str) -> list
     if not orgs:
         raise ConfigError(f"no organizations to {what}", hint="add one with `dpo orgs add ORG …`")
     return orgs
-
-
-# --- history -----------------------------------------------------------------------------------
-
-
-class JobRunPublic(SQLModel):
-    id: int
-    job: str
-    org: str | None
-    source: str | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    seconds: float | None
-    windows: int
-    rows_written: int
-    error: str | None
-    host: str
-    pid: int
-
-
-def get_job(session: Session, run_id: int) -> JobRunPublic:
-    """One job run by id, or NotFoundError."""
-    found = (
-        session.exec(_runs_query().where(JobRun.id == run_id)).first() if is_id(run_id) else None
-    )
-    if found is None:
-        raise unknown_job(run_id)
-    return _run_public(*found)
-
-
-def unknown_job(run_id: int) -> NotFoundError:
-    """The error for a job run that does not exist (or that the caller may not see)."""
-    return NotFoundError(f"unknown job run {run_id}", hint="`dpo jobs list` shows the runs")
-
-
-def _runs_query() -> Any:
-    return (
-        select(JobRun, Organization, Source)
-        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
-        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
-    )
-
-
-def _run_public(run: JobRun, org: Organization | None, source: Source | None) -> JobRunPublic:
-    return JobRunPublic(
-        **run.model_dump(exclude={"org_id", "source_id"}),
-        org=org.slug if org else None,
-        source=source.name if source else None,
-        seconds=(run.finished_at - run.started_at).total_seconds() if run.finished_at else None,
-    )

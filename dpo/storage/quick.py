@@ -66,6 +66,12 @@ def reader() -> Iterator[Reader]:
         connection.close()
 
 
+def session_reader(session: Any) -> Reader:
+    """A Reader on the connection of an open SQLAlchemy session (inside its transaction)."""
+    connection = session.connection()
+    return Reader(connection.connection, connection.dialect.paramstyle)
+
+
 def _open_bare(url: str) -> tuple[Reader, Any] | None:
     """(reader, connection) through sqlite3 or psycopg2, or None to take the full path."""
     scheme, _, rest = url.partition("://")
