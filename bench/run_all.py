@@ -6,7 +6,7 @@ Each benchmark runs as its own process (so start-up and peak memory are its own)
 detailed output on stderr as it goes, and hands its headline figures over (bench/figures.py).
 The table then shows each figure beside the baseline measured in the same run, their ratio
 and the target, and ends with the machine it ran on. The default sizes are the reference
-ones (1 M facts, a year of history, insights for 20 organizations); `--quick` shrinks them
+ones (1 M facts, a year of history, insights for 10 organizations); `--quick` shrinks them
 for a smoke run.
 
 Needs `pip install -e '.[test,bench]'` and PostgreSQL at DPO_BENCH_PG_URL (default: the local
@@ -36,7 +36,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("aggregate", ["aggregate.py", "--days", "365"], ["aggregate.py", "--days", "60"]),
     ("api sqlite", ["api.py", "--backend", "sqlite"], ["api.py", "--seconds", "2"]),
     ("api pg", ["api.py", "--backend", "pg"], ["api.py", "--backend", "pg", "--seconds", "2"]),
-    ("insights", ["insights.py", "--orgs", "20"], ["insights.py", "--orgs", "5"]),
+    ("insights", ["insights.py", "--orgs", "10"], ["insights.py", "--orgs", "3"]),
     (
         "detector",
         ["detector_eval.py", "--series", "120", "--sens", "1"],

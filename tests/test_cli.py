@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import CliInvoker, Database
 
 COMMANDS = (
@@ -34,9 +36,34 @@ def test_python_dash_m_works_like_dpo() -> None:
     assert done.stdout.startswith("dpo ")
 
 
-def test_unknown_command_is_a_usage_error(cli: CliInvoker) -> None:
-    result = cli("frobnicate")
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["frobnicate"], "dpo", "No such command 'frobnicate'"),
+        (["sync", "bogus"], "dpo sync", "Invalid value for 'KIND': 'bogus' is not one of"),
+        (["sync"], "dpo sync", "Missing argument 'KIND'. Choose from: ga, meta, woo, demo"),
+        (["--log-format", "xml", "jobs", "list"], "dpo", "Invalid value for '--log-format'"),
+        (["jobs", "list", "--limit", "0"], "dpo jobs list", "0 is not in the range 1<=x<=10000"),
+        (["jobs", "list", "--bogus"], "dpo jobs list", "No such option: --bogus"),
+        (["report", "--org", "a", "--days", "x"], "dpo report", "'x' is not a valid int"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_help(
+    cli: CliInvoker, argv: list[str], command: str, message: str
+) -> None:
+    result = cli(*argv)
     assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ")
+    assert message in line
+    assert line.endswith(f" — `{command} --help` shows the usage")
+    assert result.stdout == ""
+
+
+def test_no_arguments_show_the_help(cli: CliInvoker) -> None:
+    result = cli("jobs")
+    assert "Commands:" in result.output
+    assert "list" in result.output
 
 
 def test_unknown_org_is_one_line_and_exit_2(cli: CliInvoker, database: Database) -> None:

@@ -8,6 +8,7 @@ imported inside the commands. So `dpo --help` and light commands start fast.
 
 import importlib
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -114,6 +115,20 @@ class DpoGroup(TyperGroup):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's usage errors as one line too: `Error: … — `dpo sync --help` shows the usage`."""
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            outcome = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except typer.TyperException as exc:  # click's usage and parameter errors
+            _show_usage_error(exc)
+            sys.exit(getattr(exc, "exit_code", EXIT_UNEXPECTED))
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(EXIT_UNEXPECTED)
+        sys.exit(outcome if isinstance(outcome, int) else 0)
+
     def invoke(self, ctx: Any) -> Any:
         ctx.meta.setdefault(LAUNCHED, datetime.now(UTC))  # before the command's heavy imports
         try:
@@ -126,6 +141,15 @@ class DpoGroup(TyperGroup):
             if _debug(ctx) or type(exc).__module__.startswith(("click", "typer")):
                 raise
             _fail(ctx, f"Error: unexpected {describe(exc)} (run with --debug to see why)", 1)
+
+
+def _show_usage_error(exc: Any) -> None:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None or type(exc).__name__ == "NoArgsIsHelpError":  # that one is the help
+        exc.show()
+        return
+    message = " ".join(exc.format_message().split()).removesuffix(".")
+    typer.echo(f"Error: {message} — `{ctx.command_path} --help` shows the usage", err=True)
 
 
 def _with_hint(exc: DpoError) -> str:
