@@ -5,9 +5,11 @@ campaigns and daily purchases) over a year, loads them into SQLite and/or Postgr
 DuckDB, then prints:
 
 - full daily rebuild: dpo vs one hand-written INSERT … SELECT … GROUP BY into a bare table
-  (the in-database limit) and vs DuckDB grouping the same rows in memory (reference);
+  (the in-database limit; best of three interleaved rounds) and vs DuckDB grouping the same
+  rows in memory (reference);
 - incremental aggregate (hourly + daily, every organization) after one sync tick rewrote a
-  day of one organization, vs DuckDB rolling up the same rows;
+  day of one organization (median of --repeat runs after five untimed ones; the two
+  histories' runs interleaved), vs DuckDB rolling up the same rows;
 - the same incremental aggregate on a history ten times shorter: the ratio should stay near 1.
 
 Run: `python bench/aggregate.py [--backend sqlite|pg|both] [--days 365] [--campaigns 24]`
@@ -27,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -282,15 +284,20 @@ def sync_tick(engine: sa.Engine, rng: random.Random) -> tuple[datetime, datetime
     return start, end
 
 
-def incremental(engine: sa.Engine, orgs: int, repeat: int) -> float:
-    """Median time of `dpo aggregate hourly` + `daily` for every org after one sync tick."""
-    rng, times = random.Random(11), []
-    for _ in range(repeat):
-        sync_tick(engine, rng)
-        hourly = dpo_all(engine, orgs, Grain.hour, full=False)
-        daily = dpo_all(engine, orgs, Grain.day, full=False)
-        times.append(hourly + daily)
-    return statistics.median(times)
+def incremental(engines: dict[str, sa.Engine], orgs: int, repeat: int) -> dict[str, list[float]]:
+    """Times of `dpo aggregate hourly` + `daily` for every org, each after one sync tick, on
+    each database in turn (interleaved, so a slow moment of the VM hits both alike). Five
+    untimed rounds first: the first ticks after a bulk load and a full rebuild run slower."""
+    rngs = {label: random.Random(11) for label in engines}
+    times: dict[str, list[float]] = {label: [] for label in engines}
+    for round_ in range(5 + repeat):
+        for label, engine in engines.items():
+            sync_tick(engine, rngs[label])
+            hourly = dpo_all(engine, orgs, Grain.hour, full=False)
+            daily = dpo_all(engine, orgs, Grain.day, full=False)
+            if round_ >= 5:
+                times[label].append(hourly + daily)
+    return times
 
 
 # --- DuckDB -------------------------------------------------------------------------------------
@@ -333,21 +340,26 @@ def duckdb_daily(con: object, where: str = "") -> float:
 def run_backend(backend: str, shape: Shape, workdir: Path, repeat: int) -> dict[str, float]:
     small = Shape(shape.orgs, shape.campaigns, max(2, shape.days // 10))
     out: dict[str, float] = {}
-    for label, s in (("small", small), ("big", shape)):
-        path = workdir / f"facts-{s.days}.csv"
-        rows = write_csv(s, path)
-        with database(backend, workdir) as engine:
+    with ExitStack() as stack:
+        engines: dict[str, sa.Engine] = {}
+        for label, s in (("small", small), ("big", shape)):
+            path = workdir / f"facts-{s.days}.csv"
+            rows = write_csv(s, path)
+            engine = engines[label] = stack.enter_context(database(backend, workdir))
             out[f"load_{label}"] = timed(lambda e=engine, s=s, p=path: load(e, s, p))
             out[f"rows_{label}"] = rows
             dpo_all(engine, s.orgs, Grain.hour, full=True)
             if label == "big":
-                hand = [hand_written(engine) for _ in range(2)]
-                full = [dpo_all(engine, s.orgs, Grain.day, full=True) for _ in range(2)]
+                hand, full = [], []
+                for _ in range(3):  # interleaved, so a slow moment of the VM hits both alike
+                    hand.append(hand_written(engine))
+                    full.append(dpo_all(engine, s.orgs, Grain.day, full=True))
                 out["hand"], out["full"] = min(hand), min(full)
                 out["full_hourly"] = dpo_all(engine, s.orgs, Grain.hour, full=True)
-                out["daily_rows"] = float(
-                    engine.connect().execute(sa.text("SELECT count(*) FROM agg_daily")).scalar()  # type: ignore[arg-type]
-                )
+                with engine.connect() as conn:
+                    out["daily_rows"] = float(
+                        conn.execute(sa.text("SELECT count(*) FROM agg_daily")).scalar() or 0
+                    )
                 con = duckdb_tables(path)
                 out["duck_full"] = duckdb_daily(con)
                 tz = ZoneInfo(ZONES[0])
@@ -358,8 +370,12 @@ def run_backend(backend: str, shape: Shape, workdir: Path, repeat: int) -> dict[
                 )
             else:
                 dpo_all(engine, s.orgs, Grain.day, full=True)
-            out[f"incr_{label}"] = incremental(engine, s.orgs, repeat)
-        path.unlink()
+            path.unlink()
+        for label, times in incremental(engines, shape.orgs, repeat).items():
+            print(
+                f"  ({label}: incremental runs, ms: {' '.join(f'{t * 1000:.0f}' for t in times)})"
+            )
+            out[f"incr_{label}"] = statistics.median(times)
     return out
 
 
@@ -418,7 +434,7 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=4)
     parser.add_argument("--campaigns", type=int, default=24)
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--repeat", type=int, default=5, help="incremental runs (median)")
+    parser.add_argument("--repeat", type=int, default=9, help="incremental runs (median)")
     args = parser.parse_args()
     CAMPAIGNS[:] = [f"{120210000000000000 + i}" for i in range(args.campaigns)]
     shape = Shape(args.orgs, args.campaigns, args.days)
