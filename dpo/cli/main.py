@@ -95,7 +95,9 @@ def load_command(name: str) -> Any:
 
 
 class DpoGroup(TyperGroup):
-    """Turns library errors into one `Error: …` line on stderr and the documented exit code."""
+    """The root group: loads commands from `COMMANDS` on demand, and turns every failure —
+    library errors and click's usage errors — into one `Error: …` line on stderr and the
+    documented exit code."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
