@@ -1,7 +1,7 @@
-"""The job history: `dpo jobs list` and the API's `/api/jobs/{id}`.
+"""The job history: `dpo jobs list`, the jobs part of `dpo status`, and `/api/jobs/{id}`.
 
-Plain SQL through a `Reader` (dpo.storage.quick): the command opens the bare driver, so it
-starts without SQLAlchemy; the API reads through its request's session.
+Plain SQL through a `Reader` (dpo.storage.quick): `dpo jobs list` opens the bare driver, so it
+starts without SQLAlchemy; the others read through their session (`session_reader`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,17 @@ def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunP
                 f"{_RUNS} WHERE r.org_id = ? ORDER BY r.id DESC LIMIT ?",
                 (_org_id(db, org_slug), limit),
             )
+    return [_row(values) for values in found]
+
+
+def latest_runs(db: Reader, *, org_id: int | None = None) -> list[JobRunPublic]:
+    """The newest run of each job (per job, organization and source), by job, org, source."""
+    newest = "SELECT max(id) FROM job_run GROUP BY job, org_id, source_id"
+    sql = f"{_RUNS} WHERE r.id IN ({newest})"
+    params: tuple[int, ...] = ()
+    if org_id is not None:
+        sql, params = f"{sql} AND r.org_id = ?", (org_id,)
+    found = db.rows(f"{sql} ORDER BY r.job, o.slug, s.name", params)
     return [_row(values) for values in found]
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
+from dpo.history import JobRunPublic, latest_runs
 from dpo.orgs import get_org
-from dpo.storage.models import Fact, JobRun, Organization, Source, SyncState
+from dpo.storage.models import Fact, Organization, Source, SyncState
+from dpo.storage.quick import session_reader
 from dpo.storage.types import UTCDateTime
 from dpo.vocab import JobStatus
 
@@ -30,21 +33,9 @@ class SourceHealth(SQLModel):
     problem: str | None
 
 
-class JobHealth(SQLModel):
-    job: str
-    org: str | None
-    source: str | None
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    error: str | None
-    host: str
-    pid: int
-
-
 class Status(SQLModel):
     sources: list[SourceHealth]
-    jobs: list[JobHealth]
+    jobs: list[JobRunPublic]
     stale_after_minutes: int
 
     @property
@@ -128,31 +119,12 @@ def _newest_fact(session: Session, source_id: int) -> datetime | None:
     return newest
 
 
-def _jobs(session: Session, *, org_id: int | None) -> list[JobHealth]:
-    latest = select(func.max(JobRun.id)).group_by(
-        col(JobRun.job), col(JobRun.org_id), col(JobRun.source_id)
-    )
-    query = (
-        select(JobRun, Organization.slug, Source.name)
-        .join(Organization, col(JobRun.org_id) == Organization.id, isouter=True)
-        .join(Source, col(JobRun.source_id) == Source.id, isouter=True)
-        .where(col(JobRun.id).in_(latest))
-        .order_by(col(JobRun.job), Organization.slug, Source.name)
-    )
-    if org_id is not None:
-        query = query.where(JobRun.org_id == org_id)
-    return [
-        JobHealth(
-            **run.model_dump(include={"job", "started_at", "finished_at", "error", "host", "pid"}),
-            org=org,
-            source=source,
-            status=_live_status(run),
-        )
-        for run, org, source in session.exec(query)
-    ]
+def _jobs(session: Session, *, org_id: int | None) -> list[JobRunPublic]:
+    runs = latest_runs(session_reader(session), org_id=org_id)
+    return [replace(run, status=_live_status(run)) for run in runs]
 
 
-def _live_status(run: JobRun) -> str:
+def _live_status(run: JobRunPublic) -> str:
     """A 'running' row whose process is gone (on this host) is dead."""
     if run.status != JobStatus.running.value or run.host != socket.gethostname():
         return run.status

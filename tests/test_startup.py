@@ -150,6 +150,14 @@ def test_jobs_list_shows_the_job_runs_as_stored(
     assert _runs(cli, "--org", "beta") == listed[:1]
     table = cli.ok("jobs", "list").stdout
     assert "sync demo" in table and "demo:woo" in table
+    cli.ok("sync", "demo", "--since", "2026-01-12", "--until", "2026-01-12")
+    newest: dict[tuple[object, ...], object] = {}
+    for run in reversed(_runs(cli)):
+        newest[run["job"], run["org"], run["source"]] = run["id"]
+    status = json.loads(cli("status", "--json").stdout)["jobs"]
+    assert sorted(run["id"] for run in status) == sorted(newest.values())  # type: ignore[type-var]
+    beta = json.loads(cli("status", "--json", "--org", "beta").stdout)["jobs"]
+    assert [run["id"] for run in beta] == [listed[0]["id"]]
 
 
 def _dt(value: object):  # type: ignore[no-untyped-def]
