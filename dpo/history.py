@@ -6,12 +6,14 @@ starts without SQLAlchemy; the others read through their session (`session_reade
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from dpo.errors import NotFoundError, unknown_org
 from dpo.storage.quick import Reader, reader, utc_from_db
+from dpo.vocab import JobStatus
 
 _RUNS = """
 SELECT r.id, r.job, o.slug, s.name, r.status, r.started_at, r.finished_at,
@@ -94,6 +96,7 @@ def _org_id(db: Reader, slug: str) -> int:
 def _row(values: tuple[Any, ...]) -> JobRunPublic:
     (id_, job, org, source, status, started, finished, windows, written, error, host, pid) = values
     started_at = utc_from_db(started)
+    status = _live_status(status, host, pid)
     finished_at = None if finished is None else utc_from_db(finished)
     return JobRunPublic(
         id=id_,
@@ -110,3 +113,21 @@ def _row(values: tuple[Any, ...]) -> JobRunPublic:
         host=host,
         pid=pid,
     )
+
+
+def _live_status(status: str, host: str, pid: int) -> str:
+    """A 'running' row whose process is gone (on this host) is dead; the next run of the same
+    job records that in the table."""
+    if status != JobStatus.running.value:
+        return status
+    import socket  # only for a running row: keeps `dpo jobs list` light
+
+    if host != socket.gethostname():
+        return status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return JobStatus.dead.value
+    except PermissionError:
+        pass  # alive, owned by another user
+    return status

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
@@ -15,7 +12,6 @@ from dpo.orgs import get_org
 from dpo.storage.models import Fact, Organization, Source, SyncState
 from dpo.storage.quick import session_reader
 from dpo.storage.types import UTCDateTime
-from dpo.vocab import JobStatus
 
 
 class SourceHealth(SQLModel):
@@ -120,18 +116,4 @@ def _newest_fact(session: Session, source_id: int) -> datetime | None:
 
 
 def _jobs(session: Session, *, org_id: int | None) -> list[JobRunPublic]:
-    runs = latest_runs(session_reader(session), org_id=org_id)
-    return [replace(run, status=_live_status(run)) for run in runs]
-
-
-def _live_status(run: JobRunPublic) -> str:
-    """A 'running' row whose process is gone (on this host) is dead."""
-    if run.status != JobStatus.running.value or run.host != socket.gethostname():
-        return run.status
-    try:
-        os.kill(run.pid, 0)
-    except ProcessLookupError:
-        return JobStatus.dead.value
-    except PermissionError:
-        pass  # alive, owned by another user
-    return run.status
+    return latest_runs(session_reader(session), org_id=org_id)

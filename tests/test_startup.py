@@ -9,6 +9,7 @@ pydantic, job runs read through the bare driver) give the same answers as the fu
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -226,3 +227,19 @@ def test_a_running_job_has_no_end_yet(cli: CliInvoker, database: Database, clock
     (run,) = _runs(cli)
     assert (run["status"], run["finished_at"], run["seconds"]) == ("running", None, None)
     assert _dt(run["started_at"]) == started
+
+
+def test_a_running_job_whose_process_is_gone_is_dead(cli: CliInvoker, database: Database) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO job_run (job, started_at, status, rows_read, rows_written, windows,"
+                " host, pid) VALUES ('sync demo', :t, 'running', 0, 0, 0, :host, :pid)"
+            ),
+            {"t": "2026-01-01 00:00:00", "host": socket.gethostname(), "pid": gone.pid},
+        )
+    (run,) = _runs(cli)
+    assert run["status"] == "dead"
+    assert json.loads(cli("status", "--json").stdout)["jobs"][0]["status"] == "dead"
