@@ -47,7 +47,7 @@ def get_status(
     org_id = get_org(session, org_slug).id if org_slug else None
     return Status(
         sources=_sources(session, now=now, stale_after=stale_after, org_id=org_id),
-        jobs=_jobs(session, org_id=org_id),
+        jobs=latest_runs(session_reader(session), org_id=org_id),
         stale_after_minutes=int(stale_after.total_seconds() // 60),
     )
 
@@ -113,7 +113,3 @@ def _newest_fact(session: Session, source_id: int) -> datetime | None:
         if value is not None and (newest is None or value > newest):
             newest = value
     return newest
-
-
-def _jobs(session: Session, *, org_id: int | None) -> list[JobRunPublic]:
-    return latest_runs(session_reader(session), org_id=org_id)

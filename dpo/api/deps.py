@@ -18,7 +18,7 @@ from sqlmodel import Session
 from dpo.errors import ForbiddenError, NotAuthenticatedError, unknown_org
 from dpo.goals import get_goal, unknown_goal
 from dpo.orgs import get_org
-from dpo.storage.db import ready_engine
+from dpo.storage.db import session_scope
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.tokens import Principal, authenticate, authenticate_jwt, is_jwt
 from dpo.validation import MAX_ID
@@ -36,13 +36,8 @@ class ApiConfig:
 
 def get_session() -> Iterator[Session]:
     """A session per request: committed when the route succeeds, rolled back otherwise."""
-    with Session(ready_engine(), expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope() as session:
+        yield session
 
 
 # "function" scope: the commit happens before the response is sent, so a failed commit is
@@ -68,7 +63,7 @@ def get_principal(
         raise NotAuthenticatedError("missing token: send Authorization: Bearer <token>")
     config: ApiConfig = request.app.state.config
     value = credentials.credentials
-    with Session(ready_engine(), expire_on_commit=False) as session, session.begin():
+    with session_scope() as session:
         if config.jwt_key is not None and is_jwt(value):
             return authenticate_jwt(
                 session, value, key=config.jwt_key, audience=config.jwt_audience
