@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa
 
 from bench.figures import record
-from dpo.aggregate import AggregateRequest, aggregate_org
 from dpo.localdays import day_start
+from dpo.rollup.aggregate import AggregateRequest, aggregate_org
 from dpo.storage import db as dbmod
 from dpo.vocab import Grain
 
@@ -265,9 +265,9 @@ def sync_tick(engine: sa.Engine, rng: random.Random) -> tuple[datetime, datetime
     rows = [dict(zip(COLUMNS, r, strict=True)) for r in facts(1, start, end, rng)]
     for row in rows:
         row["period_start"] = datetime.fromisoformat(row["period_start"]).replace(tzinfo=UTC)
-    from dpo.storage.models import Fact, FactChange
+    from dpo.storage import tables
 
-    fact, change = Fact.__table__, FactChange.__table__  # type: ignore[attr-defined]
+    fact, change = tables.fact, tables.fact_change
     with engine.begin() as conn:
         conn.execute(
             sa.delete(fact).where(

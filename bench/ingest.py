@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import record  # noqa: E402
+from bench.figures import record
 
 CAMPAIGNS = 500
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -39,12 +39,16 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 
 def fact_rows(n: int, source_id: int = 1, org_id: int = 1) -> Iterator[tuple[object, ...]]:
     """n hourly fact tuples (FACT_COLUMNS order): CAMPAIGNS campaigns per hour."""
+    from dpo.storage.tables import FACT_COLUMNS
+
+    spend, impressions, clicks = (FACT_COLUMNS.index(c) for c in ("spend", "impressions", "clicks"))
     for i in range(n):
         hour, campaign = divmod(i, CAMPAIGNS)
-        spend = Decimal(i % 9973) / 100
-        yield (source_id, org_id, "hour", START + timedelta(hours=hour), "Paid Social",
-               f"c{campaign}", f"Campaign {campaign}", "EUR", i % 5000, i % 97, spend,
-               None, None, None, None, None, None, None, None)  # fmt: skip
+        head = (source_id, org_id, "hour", START + timedelta(hours=hour))
+        row: list[object] = [*head, "Paid Social", f"c{campaign}", f"Campaign {campaign}", "EUR"]
+        row += [None] * (len(FACT_COLUMNS) - len(row))
+        row[spend], row[impressions], row[clicks] = Decimal(i % 9973) / 100, i % 5000, i % 97
+        yield tuple(row)
 
 
 def span(n: int) -> tuple[datetime, datetime]:
@@ -58,6 +62,9 @@ def pg_copy_baseline(url: str, n: int) -> float:
     """Raw psycopg2 COPY of the same rows into a table with the fact table's primary key."""
     import psycopg2
 
+    from dpo.storage.tables import FACT_COLUMNS
+
+    columns = ", ".join(FACT_COLUMNS)
     conn = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     cur = conn.cursor()
     cur.execute("DROP TABLE IF EXISTS bench_copy")
@@ -77,7 +84,7 @@ def pg_copy_baseline(url: str, n: int) -> float:
         buffer = io.StringIO()
         csv.writer(buffer).writerows(batch)
         buffer.seek(0)
-        cur.copy_expert("COPY bench_copy FROM STDIN WITH (FORMAT csv)", buffer)
+        cur.copy_expert(f"COPY bench_copy ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
     conn.commit()
     elapsed = time.perf_counter() - started
     cur.execute("DROP TABLE bench_copy")
@@ -89,7 +96,7 @@ def pg_copy_baseline(url: str, n: int) -> float:
 def dpo_write(url: str, n: int) -> float:
     """dpo's path: stage, then delete + insert the window, in a fresh dpo database."""
     from dpo.storage.db import get_engine, upgrade
-    from dpo.storage.ingest import replace_facts
+    from dpo.storage.facts import replace_facts
 
     engine = get_engine(url)
     upgrade(engine)
@@ -134,24 +141,30 @@ def drop_schema(url: str, name: str) -> None:
 
 def sqlite_upsert_baseline(path: Path, n: int) -> float:
     """Raw sqlite3: one transaction of executemany INSERT … ON CONFLICT DO UPDATE."""
+    from dpo.storage.tables import FACT_COLUMNS
+
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    columns = ", ".join(c if c != "spend" else "spend NUMERIC" for c in FACT_COLUMNS)
     conn.execute(
-        "CREATE TABLE f (source_id, org_id, grain, period_start, channel, campaign, "
-        "campaign_name, currency, impressions, clicks, spend NUMERIC, sessions, users, "
-        "conversions, revenue, orders, refunds, attributed_conversions, attributed_revenue, "
+        f"CREATE TABLE f ({columns}, "
         "PRIMARY KEY (source_id, grain, period_start, channel, campaign))"
     )
     sql = (
-        "INSERT INTO f VALUES (" + ", ".join("?" * 19) + ") ON CONFLICT DO UPDATE SET "
+        f"INSERT INTO f VALUES ({', '.join('?' * len(FACT_COLUMNS))}) ON CONFLICT DO UPDATE SET "
         "impressions = excluded.impressions, clicks = excluded.clicks, spend = excluded.spend"
     )
+    at, spend = FACT_COLUMNS.index("period_start"), FACT_COLUMNS.index("spend")
+
+    def plain(r: tuple[object, ...]) -> tuple[object, ...]:
+        values = list(r)
+        values[at] = r[at].strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[attr-defined]
+        values[spend] = float(r[spend])  # type: ignore[arg-type]
+        return tuple(values)
+
     started = time.perf_counter()
-    rows = (
-        (*r[:3], r[3].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[4:10], float(r[10]), *r[11:])  # type: ignore[attr-defined,arg-type]
-        for r in fact_rows(n)
-    )
+    rows = (plain(r) for r in fact_rows(n))
     with conn:
         conn.executemany(sql, rows)
     elapsed = time.perf_counter() - started
@@ -176,8 +189,8 @@ def child_peak_rss(n: int) -> float:
 def memory_child(n: int) -> None:
     """Runs in the child: sync n rows from a synthetic upstream, print peak RSS in MB."""
     from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
+    from dpo.ingest.sync import SyncRequest, sync_source
     from dpo.storage.db import get_engine, upgrade
-    from dpo.sync import SyncRequest, sync_source
     from dpo.vocab import Grain
 
     per_window = n // 10

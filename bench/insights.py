@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import record  # noqa: E402
+from bench.figures import record
 
 PG_URL = os.environ.get("DPO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 3, 20, 12, 30, tzinfo=UTC)
@@ -79,7 +79,7 @@ def _drop(schema: str) -> None:
 
 
 def _run(orgs: int, days: int, home: Path) -> None:
-    from dpo.demo import run_demo
+    from dpo.jobs.demo import run_demo
     from dpo.storage.db import ready_engine
 
     started = time.perf_counter()
@@ -122,15 +122,15 @@ def _clone(engine: object, copies: int) -> None:
     """Copy the demo organization's sources, sync state and rollups `copies` times."""
     import sqlalchemy as sa
 
-    from dpo.storage.models import AggDaily, AggHourly, AggState, Organization, Source, SyncState
+    from dpo.storage import tables
 
     tables = {
-        "org": Organization.__table__,  # type: ignore[attr-defined]
-        "source": Source.__table__,  # type: ignore[attr-defined]
-        "sync": SyncState.__table__,  # type: ignore[attr-defined]
-        "hourly": AggHourly.__table__,  # type: ignore[attr-defined]
-        "daily": AggDaily.__table__,  # type: ignore[attr-defined]
-        "state": AggState.__table__,  # type: ignore[attr-defined]
+        "org": tables.organization,
+        "source": tables.source,
+        "sync": tables.sync_state,
+        "hourly": tables.agg_hourly,
+        "daily": tables.agg_daily,
+        "state": tables.agg_state,
     }
     with engine.begin() as conn:  # type: ignore[attr-defined]
         org = conn.execute(sa.select(tables["org"])).mappings().one()
@@ -210,7 +210,7 @@ def _read_all(engine: object) -> float:
 
 
 def _generate_all(orgs: int) -> tuple[float, int]:
-    from dpo.jobs import run_insights
+    from dpo.jobs.runner import run_insights
 
     started = time.perf_counter()
     results = run_insights(now=NOW)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.figures import record  # noqa: E402
+from bench.figures import record
 
 SCRIPT = Path(sys.executable).parent / "dpo"  # the console script `pip install` made
 DPO = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "dpo"]

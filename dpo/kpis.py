@@ -20,24 +20,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
+from dpo import metrics
 from dpo.errors import InvalidInputError
 
 Unit = Literal["money", "count", "ratio", "percent"]
 Level = Literal["org", "segment"]
 Value = Decimal | int | None
 
-PARTS: tuple[str, ...] = (
-    "impressions",
-    "clicks",
-    "spend",
-    "sessions",
-    "conversions",
-    "revenue",
-    "orders",
-    "refunds",
-    "attributed_conversions",
-    "attributed_revenue",
-)
+PARTS: tuple[str, ...] = metrics.SUMMED
 """The additive parts every KPI is computed from (the measures of agg_hourly / agg_daily)."""
 
 # How many decimals a KPI's value keeps in reports (percent KPIs are fractions: 0.0123 = 1.23 %).
@@ -109,35 +99,17 @@ def _r(num: str | tuple[str, ...], *dens: str, scale: int = 1) -> Ratio:
     return Ratio(num if isinstance(num, tuple) else (num,), dens, scale)
 
 
+SUMS: tuple[Kpi, ...] = tuple(
+    Kpi(m.name, m.label, m.unit, m.higher_is_better, m.name, description=m.description)
+    for m in metrics.METRICS
+    if m.name in PARTS
+)
+"""A KPI per metric that adds up: its plain sum."""
+
 KPIS: dict[str, Kpi] = {
     k.name: k
     for k in (
-        Kpi("spend", "Spend", "money", False, "spend", description="ad spend"),
-        Kpi("revenue", "Revenue", "money", True, "revenue", description="the revenue owner's"),
-        Kpi("orders", "Orders", "count", True, "orders", description="the revenue owner's"),
-        Kpi("sessions", "Sessions", "count", True, "sessions"),
-        Kpi(
-            "conversions", "Conversions", "count", True, "conversions", description="GA key events"
-        ),
-        Kpi("impressions", "Impressions", "count", True, "impressions"),
-        Kpi("clicks", "Clicks", "count", True, "clicks"),
-        Kpi("refunds", "Refunds", "money", False, "refunds"),
-        Kpi(
-            "attributed_revenue",
-            "Attributed revenue",
-            "money",
-            True,
-            "attributed_revenue",
-            description="what ad platforms claim",
-        ),
-        Kpi(
-            "attributed_conversions",
-            "Attributed purchases",
-            "count",
-            True,
-            "attributed_conversions",
-            description="what ad platforms claim",
-        ),
+        *SUMS,
         Kpi(
             "roas",
             "ROAS",

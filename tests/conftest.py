@@ -177,5 +177,5 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """A fixed 'now' for `dpo sync` and its job rows (2026-03-10 12:00 UTC unless moved)."""
     fixed = Clock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
     monkeypatch.setattr("dpo.storage.models.utcnow", fixed.now)
-    monkeypatch.setattr("dpo.jobs.utcnow", fixed.now)
+    monkeypatch.setattr("dpo.jobs.runner.utcnow", fixed.now)
     return fixed

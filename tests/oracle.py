@@ -1,6 +1,6 @@
-"""What the rollups should hold, computed in plain Python from the fact rows (no SQL, no dpo).
+"""What the rollups should hold, computed in plain Python from the fact rows (no SQL).
 
-The rules, restated independently of dpo.aggregate: an hour fact counts on the local date of
+The rules, restated independently of dpo.rollup.aggregate: an hour fact counts on the local date of
 its start, a day fact on the local date of its middle (start + 12 h); a fact whose currency is
 set and differs from the organization's is left out and counted; revenue, orders and refunds
 of the organization come from its stores, else its GA sources.
@@ -14,16 +14,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-SUMS = (
-    "impressions",
-    "clicks",
-    "spend",
-    "sessions",
-    "conversions",
-    "attributed_conversions",
-    "attributed_revenue",
-)
-OWNED = ("revenue", "orders", "refunds")
+from dpo import metrics
+
+# Which metrics there are, and which the revenue owner alone counts, is declared in dpo.metrics;
+# how they are rolled up is restated here.
+SUMS = metrics.SHARED
+OWNED = metrics.OWNED
 MEASURES = (*SUMS, *OWNED, *(f"source_{m}" for m in OWNED), "skipped_facts")
 SIX = Decimal("0.000001")
 

@@ -13,16 +13,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dpo.aggregate import AggregateRequest, aggregate_org
+from dpo.rollup.aggregate import AggregateRequest, aggregate_org
+from dpo.storage import tables
 from dpo.storage.locks import hold_lock
-from dpo.storage.models import AggDaily, AggHourly, Fact, FactChange
 from dpo.vocab import Grain
 from tests import oracle
 from tests.conftest import CliInvoker, Database
 
-FACT = Fact.__table__  # type: ignore[attr-defined]
-CHANGE = FactChange.__table__  # type: ignore[attr-defined]
-TABLES = {Grain.hour: AggHourly.__table__, Grain.day: AggDaily.__table__}  # type: ignore[attr-defined]
+FACT = tables.fact
+CHANGE = tables.fact_change
+TABLES = {Grain.hour: tables.agg_hourly, Grain.day: tables.agg_daily}
 PROFILES = ("woo", "ga", "meta")  # source ids 1, 2, 3: the store owns the revenue
 
 

@@ -109,12 +109,12 @@ def test_password_never_shown(cli: CliInvoker, monkeypatch) -> None:
 def test_unexpected_errors_show_no_traceback_unless_debug(
     cli: CliInvoker, database: Database, monkeypatch
 ) -> None:
-    import dpo.orgs
+    import dpo.resources.orgs
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(dpo.orgs, "list_orgs", boom)
+    monkeypatch.setattr(dpo.resources.orgs, "list_orgs", boom)
     result = cli("orgs", "list")
     assert result.exit_code == 1
     assert result.stderr.strip() == (

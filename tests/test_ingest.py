@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Connection, text
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from dpo import metrics
 from dpo.connectors.base import FactRow, SourceSpec, Window
 from dpo.errors import DpoError
-from dpo.storage.ingest import FACT_COLUMNS, replace_facts
-from dpo.storage.models import Fact, Organization, Source
-from dpo.sync import fact_tuples
+from dpo.ingest.sync import fact_tuples
+from dpo.storage import tables
+from dpo.storage.facts import FACT_COLUMNS, replace_facts
+from dpo.storage.models import Organization, Source
 from dpo.vocab import Grain
 from tests.conftest import Database
 
@@ -54,9 +58,10 @@ def nothing(conn: Connection) -> None:
     pass
 
 
-def stored(database: Database) -> list[Fact]:
-    with Session(database.engine) as s:
-        return list(s.exec(select(Fact).order_by(Fact.period_start, Fact.channel)))
+def stored(database: Database) -> list[sa.Row[Any]]:
+    f = tables.fact.c
+    with database.engine.connect() as conn:
+        return list(conn.execute(sa.select(tables.fact).order_by(f.period_start, f.channel)))
 
 
 def test_values_round_trip_exactly(database: Database, source: int) -> None:
@@ -90,10 +95,26 @@ def test_values_round_trip_exactly(database: Database, source: int) -> None:
 
 
 def test_a_replace_removes_rows_written_by_any_path(database: Database, source: int) -> None:
-    with Session(database.engine) as s:
-        s.add(Fact(source_id=source, org_id=1, grain="hour", period_start=START, orders=5))
-        s.add(Fact(source_id=source, org_id=1, grain="hour", period_start=END, orders=7))
-        s.commit()
+    with database.engine.begin() as conn:
+        conn.execute(
+            sa.insert(tables.fact),
+            [
+                {
+                    "source_id": source,
+                    "org_id": 1,
+                    "grain": "hour",
+                    "period_start": START,
+                    "orders": 5,
+                },
+                {
+                    "source_id": source,
+                    "org_id": 1,
+                    "grain": "hour",
+                    "period_start": END,
+                    "orders": 7,
+                },
+            ],
+        )
     replace_facts(
         database.engine,
         [row(0, orders=1), row(2, orders=2)],
@@ -165,9 +186,11 @@ def test_duplicate_keys_fail_the_whole_window(database: Database, source: int) -
 
 def test_connector_rows_map_onto_the_fact_columns() -> None:
     spec = SourceSpec(7, 3, "acme", "demo", "woo", "w", "UTC", "EUR")
-    values = {name: f"v-{name}" for name in FactRow.__dataclass_fields__}
+    keys = ("channel", "campaign", "campaign_name", "currency")
+    values: dict[str, Any] = {name: f"v-{name}" for name in (*keys, *metrics.NAMES)}
+    row = FactRow(Grain.day, START, **values)
     values.update(grain=Grain.day, period_start=START)
-    (mapped,) = fact_tuples([FactRow(**values)], spec, Window.for_day(START.date(), UTC))
+    (mapped,) = fact_tuples([row], spec, Window.for_day(START.date(), UTC))
     expected = {**values, "grain": "day", "source_id": 7, "org_id": 3}
     assert dict(zip(FACT_COLUMNS, mapped, strict=True)) == expected
 

@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 
 from dpo.connectors.demo import CAMPAIGNS
-from dpo.demo import run_demo
-from dpo.jobs import run_insights
+from dpo.jobs.demo import run_demo
+from dpo.jobs.runner import run_insights
 from dpo.storage.locks import hold_lock
 from tests.conftest import CliInvoker, Database
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from dpo.errors import InvalidInputError
-from dpo.jobs import Shard
+from dpo.jobs.runner import Shard
 from tests.conftest import CliInvoker, Database
 from tests.test_sync import setup_org
 

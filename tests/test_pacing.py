@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from dpo import pacing
-from dpo.storage.models import AggDaily
+from dpo.insights import pacing
+from dpo.storage import tables
 from tests.conftest import CliInvoker, Database
 
-DAILY = AggDaily.__table__  # type: ignore[attr-defined]
+DAILY = tables.agg_daily
 NOW = datetime(2026, 3, 11, 10, tzinfo=UTC)  # a Wednesday; as of the end of 10 March
 
 
@@ -65,7 +65,7 @@ def test_an_at_most_cpa_goal_likely_missed(cli: CliInvoker, database: Database) 
     # The remaining 21 days bring 105 orders; to end at 8: (8 x 155 - 500) / 105 spent each.
     assert goal.needed_per_day == pytest.approx((8 * 155 - 500) / 105, abs=1e-4)  # 7.0476
     with Session(database.engine) as session:
-        from dpo.orgs import get_org
+        from dpo.resources.orgs import get_org
 
         (risk,) = pacing.goal_risks(session, get_org(session, "acme"), now=NOW)
     assert risk.kind.value == "goal_risk" and risk.severity.value == "critical"

@@ -17,8 +17,8 @@ from dpo.api.metrics import Metrics
 from dpo.api.middleware import RequestMiddleware
 from dpo.api.routes import analytics, goals, health, jobs, metrics, organizations, page, sync
 from dpo.errors import ConfigError
+from dpo.resources.sources import resolve_secret
 from dpo.settings import ApiSettings, get_settings
-from dpo.sources import resolve_secret
 
 MIN_JWT_SECRET = 32  # HS256 with a shorter secret can be brute-forced offline
 

@@ -1,4 +1,4 @@
-"""The dashboard: a report (`dpo.reports`) rendered as KPI tiles, charts and tables.
+"""The dashboard: a report (`dpo.reporting.reports`) rendered as KPI tiles, charts and tables.
 
 No numbers are computed here: every value is the report's, rounded the same way as
 `dpo report --json` prints it, so the dashboard and the command line always agree.
@@ -20,7 +20,7 @@ from dpo.api.models import (
 )
 from dpo.insights.store import InsightPublic
 from dpo.kpis import KPIS
-from dpo.reports import Report, numbers, row_dict
+from dpo.reporting.reports import Report, numbers, row_dict
 
 # The daily chart: money on the left axis, ROAS on the right.
 _DAILY_SERIES = (("spend", "money"), ("revenue", "money"), ("roas", "ratio"))

@@ -16,11 +16,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from dpo.errors import ForbiddenError, NotAuthenticatedError, unknown_org
-from dpo.goals import get_goal, unknown_goal
-from dpo.orgs import get_org
+from dpo.resources.goals import get_goal, unknown_goal
+from dpo.resources.orgs import get_org
+from dpo.resources.tokens import Principal, authenticate, authenticate_jwt, is_jwt
 from dpo.storage.db import session_scope
 from dpo.storage.models import Goal, Organization, utcnow
-from dpo.tokens import Principal, authenticate, authenticate_jwt, is_jwt
 from dpo.validation import MAX_ID
 
 

@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlmodel import Session
 
-from dpo import monitoring
 from dpo.errors import describe
+from dpo.ops import monitoring
 from dpo.storage.db import ready_engine
 from dpo.storage.models import utcnow
 

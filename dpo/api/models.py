@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from dpo.goals import GoalCreate, GoalPublic
 from dpo.insights.store import InsightPublic
+from dpo.resources.goals import GoalCreate, GoalPublic
 from dpo.validation import day_problem
 
 Number = int | float

@@ -27,9 +27,9 @@ def aggregate(
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Roll facts up per organization: only the ranges syncs changed, or everything with --full."""
-    from dpo.aggregate import AggregateRequest
     from dpo.errors import InvalidInputError
-    from dpo.jobs import overall_exit_code, run_aggregate
+    from dpo.jobs.runner import overall_exit_code, run_aggregate
+    from dpo.rollup.aggregate import AggregateRequest
     from dpo.validation import parse_day
     from dpo.vocab import Grain
 

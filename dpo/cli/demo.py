@@ -22,8 +22,8 @@ def demo(
 ) -> None:
     """Create a demo organization with demo GA, Meta and Woo sources, sync DAYS and report."""
     from dpo.cli import report_view
-    from dpo.demo import demo_report, run_demo
-    from dpo.jobs import overall_exit_code
+    from dpo.jobs.demo import demo_report, run_demo
+    from dpo.jobs.runner import overall_exit_code
     from dpo.settings import get_settings
     from dpo.storage.db import safe_url
     from dpo.storage.models import utcnow

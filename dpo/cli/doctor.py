@@ -12,8 +12,8 @@ def doctor(
 ) -> None:
     """Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and
     each enabled source's credentials."""
-    from dpo.doctor import run_checks
-    from dpo.jobs import overall_exit_code_of
+    from dpo.jobs.runner import overall_exit_code_of
+    from dpo.ops.doctor import run_checks
     from dpo.storage.models import utcnow
 
     codes = []

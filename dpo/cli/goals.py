@@ -49,7 +49,7 @@ def add(
     json_: JsonOpt = False,
 ) -> None:
     """Add a goal for ORG: KPI at least (or at most) TARGET per PERIOD."""
-    from dpo import goals
+    from dpo.resources import goals
     from dpo.storage.db import session_scope
 
     data = _fields(
@@ -74,7 +74,7 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """List goals."""
-    from dpo import goals
+    from dpo.resources import goals
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -119,7 +119,7 @@ def update(
     json_: JsonOpt = False,
 ) -> None:
     """Change a goal."""
-    from dpo import goals
+    from dpo.resources import goals
     from dpo.storage.db import session_scope
 
     data = _fields(
@@ -145,7 +145,7 @@ def remove(
     goal_id: Annotated[int, typer.Argument(metavar="ID", help="Goal id (see `dpo goals list`).")],
 ) -> None:
     """Remove a goal."""
-    from dpo import goals
+    from dpo.resources import goals
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -165,7 +165,7 @@ def progress(
     org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    from dpo import pacing
+    from dpo.insights import pacing
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 

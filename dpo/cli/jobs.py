@@ -16,7 +16,7 @@ def list_(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """List recent job runs, newest first."""
-    from dpo.history import recent_runs
+    from dpo.ops.history import recent_runs
 
     items = recent_runs(org_slug=org, limit=limit)
     if json_:

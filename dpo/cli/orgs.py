@@ -20,7 +20,7 @@ def add(
     json_: JsonOpt = False,
 ) -> None:
     """Add an organization SLUG."""
-    from dpo import orgs
+    from dpo.resources import orgs
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -38,7 +38,7 @@ def add(
 @app.command("list")
 def list_(json_: JsonOpt = False) -> None:
     """List organizations."""
-    from dpo import orgs
+    from dpo.resources import orgs
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -57,7 +57,7 @@ def list_(json_: JsonOpt = False) -> None:
 @app.command("show")
 def show(slug: str, json_: JsonOpt = False) -> None:
     """Show one organization and its sources."""
-    from dpo import orgs, sources
+    from dpo.resources import orgs, sources
     from dpo.storage.db import session_scope
 
     with session_scope() as s:

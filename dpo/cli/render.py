@@ -16,7 +16,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from dpo.jobs import JobResult
+    from dpo.jobs.runner import JobResult
 
 Advance = Callable[[int, int], None]  # (units done, units planned)
 LAUNCHED = "dpo.launched"  # context meta key: when the command started (an aware datetime)

@@ -8,7 +8,7 @@ import typer
 from dpo.cli import render
 
 if TYPE_CHECKING:
-    from dpo.reports import Report
+    from dpo.reporting.reports import Report
 
 
 def report(
@@ -48,8 +48,8 @@ def report(
     """Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns."""
     from dpo.cli import report_view
     from dpo.errors import InvalidInputError
-    from dpo.jobs import refresh_rollups
-    from dpo.reports import build_report, parse_request
+    from dpo.jobs.runner import refresh_rollups
+    from dpo.reporting.reports import build_report, parse_request
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
     from dpo.validation import parse_day
@@ -60,7 +60,7 @@ def report(
     if plot and (json_ or csv == "-"):
         raise InvalidInputError("--plot draws on stdout: it cannot go with --json or --csv -")
     if kpi:
-        from dpo.charts import chart_kpis
+        from dpo.reporting.charts import chart_kpis
 
         if chart is None and not plot:
             raise InvalidInputError("--kpi chooses what --chart or --plot draws: give one of them")
@@ -90,14 +90,14 @@ def report(
         if csv is not None:
             typer.echo(f"Wrote {len(data.rows)} rows to {csv}")
         if plot:
-            from dpo.charts import plot_in_terminal
+            from dpo.reporting.charts import plot_in_terminal
 
             typer.echo(plot_in_terminal(data, kpis=kpi or [], width=render.console().width))
 
 
 def _write_chart(data: "Report", chart: Path, *, kpis: list[str]) -> None:
-    from dpo import charts
     from dpo.insights.store import list_insights
+    from dpo.reporting import charts
     from dpo.storage.db import session_scope
     from dpo.vocab import InsightKind
 

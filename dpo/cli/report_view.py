@@ -22,7 +22,7 @@ from dpo.errors import InvalidInputError
 from dpo.kpis import KPIS
 
 if TYPE_CHECKING:
-    from dpo.reports import Report, Row
+    from dpo.reporting.reports import Report, Row
 
 SPARKS = "▁▂▃▄▅▆▇█"
 # The organization's ROAS is its MER (DESIGN §5): shown once, as MER.
@@ -153,7 +153,7 @@ def _campaign_table(title: str, rows: Sequence[Row]) -> Table:
 
 def write_csv(report: Report, path: Path | None) -> None:
     """The breakdown rows as CSV (numbers as in --json; empty when undefined)."""
-    from dpo.reports import row_dict
+    from dpo.reporting.reports import row_dict
 
     rows = [row_dict(report.by.value, row) for row in report.rows]
     header = list(rows[0]) if rows else [report.by.value, *KPIS]

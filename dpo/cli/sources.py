@@ -52,7 +52,7 @@ def add(
     json_: JsonOpt = False,
 ) -> None:
     """Connect organization ORG to an upstream account of KIND."""
-    from dpo import sources
+    from dpo.resources import sources
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 
@@ -80,7 +80,7 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """List sources."""
-    from dpo import sources
+    from dpo.resources import sources
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -105,8 +105,8 @@ def test(
     json_: JsonOpt = False,
 ) -> None:
     """Check each source's credentials of ORG with one cheap call (exit 4 if refused)."""
-    from dpo import sources
-    from dpo.jobs import overall_exit_code_of
+    from dpo.jobs.runner import overall_exit_code_of
+    from dpo.resources import sources
     from dpo.storage.db import session_scope
 
     with session_scope() as s:

@@ -23,8 +23,8 @@ def status(
     run of every job; exit 1 when an enabled source is stale or has never synced."""
     from datetime import timedelta
 
+    from dpo.ops.status import get_status
     from dpo.settings import get_settings
-    from dpo.status import get_status
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 

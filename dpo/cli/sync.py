@@ -57,10 +57,10 @@ def sync(
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
-    from dpo.jobs import Shard, overall_exit_code, run_sync
+    from dpo.ingest.sync import SyncRequest
+    from dpo.jobs.runner import Shard, overall_exit_code, run_sync
     from dpo.settings import get_settings
     from dpo.storage.models import utcnow
-    from dpo.sync import SyncRequest
 
     if since and until and until < since:
         raise typer.BadParameter(

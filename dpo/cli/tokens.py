@@ -23,8 +23,8 @@ def create(
     json_: JsonOpt = False,
 ) -> None:
     """Create a token for ORG (or --admin). It is printed once, on stdout; only its hash is kept."""
-    from dpo import tokens
     from dpo.errors import InvalidInputError
+    from dpo.resources import tokens
     from dpo.storage.db import session_scope
 
     if admin and org is not None:
@@ -48,7 +48,7 @@ def create(
 @app.command("list")
 def list_(json_: JsonOpt = False) -> None:
     """List tokens (their prefixes; the tokens themselves are not kept)."""
-    from dpo import tokens
+    from dpo.resources import tokens
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
@@ -82,7 +82,7 @@ def revoke(
     ],
 ) -> None:
     """Revoke a token: the API refuses it from now on."""
-    from dpo import tokens
+    from dpo.resources import tokens
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 

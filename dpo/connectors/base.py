@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from dpo.errors import BudgetSpentError
+from dpo.metrics import BY_NAME as METRIC_NAMES
 from dpo.vocab import Grain
 
 
@@ -66,27 +67,70 @@ class Budget:
             raise BudgetSpentError("the time budget ran out; the next run carries on")
 
 
-@dataclass(slots=True)
-class FactRow:
-    """One fact as a connector reports it; None means the upstream does not report a metric."""
+MetricValue = int | Decimal | None
 
-    grain: Grain
-    period_start: datetime
-    channel: str = ""
-    campaign: str = ""
-    campaign_name: str | None = None
-    currency: str | None = None
-    impressions: int | None = None
-    clicks: int | None = None
-    spend: Decimal | None = None
-    sessions: int | None = None
-    users: int | None = None
-    conversions: Decimal | None = None
-    revenue: Decimal | None = None
-    orders: int | None = None
-    refunds: Decimal | None = None
-    attributed_conversions: Decimal | None = None
-    attributed_revenue: Decimal | None = None
+
+class FactRow:
+    """One fact as a connector reports it: its period and segment, and its metrics by name.
+
+    Metrics are those of `dpo.metrics`, given as keywords (`FactRow(Grain.hour, start,
+    spend=Decimal("1.20"))`); a metric left out, or None, is one the upstream does not report
+    (never zero). `row.spend` reads one; `row.metrics` holds them all.
+    """
+
+    __slots__ = (
+        "campaign",
+        "campaign_name",
+        "channel",
+        "currency",
+        "grain",
+        "metrics",
+        "period_start",
+    )
+
+    def __init__(
+        self,
+        grain: Grain,
+        period_start: datetime,
+        *,
+        channel: str = "",
+        campaign: str = "",
+        campaign_name: str | None = None,
+        currency: str | None = None,
+        **metrics: MetricValue,
+    ) -> None:
+        unknown = metrics.keys() - METRIC_NAMES
+        if unknown:
+            raise TypeError(f"unknown metric {', '.join(sorted(unknown))}: see dpo.metrics")
+        self.grain = grain
+        self.period_start = period_start
+        self.channel = channel
+        self.campaign = campaign
+        self.campaign_name = campaign_name
+        self.currency = currency
+        self.metrics: dict[str, MetricValue] = metrics
+
+    def __getattr__(self, name: str) -> MetricValue:
+        if name in METRIC_NAMES:
+            return self.metrics.get(name)
+        raise AttributeError(f"FactRow has no attribute {name!r}")
+
+    def _key(self) -> tuple[Any, ...]:
+        reported = {k: v for k, v in self.metrics.items() if v is not None}
+        return (self.grain, self.period_start, self.channel, self.campaign, self.campaign_name,
+                self.currency, reported)  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FactRow) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        metrics = ", ".join(f"{k}={v!r}" for k, v in self.metrics.items() if v is not None)
+        return (
+            f"FactRow({self.grain.value}, {self.period_start.isoformat()}, "
+            f"channel={self.channel!r}, campaign={self.campaign!r}, {metrics})"
+        )
 
 
 @dataclass(frozen=True)

@@ -301,9 +301,10 @@ def _merge(rows: dict[tuple[datetime, str, str], FactRow], row: FactRow) -> None
     if key not in rows:
         rows[key] = row
         return
-    old = rows[key]
+    old = rows[key].metrics
     for metric in ("sessions", "users", "conversions", "revenue"):
-        setattr(old, metric, getattr(old, metric) + getattr(row, metric))
+        a, b = old[metric], row.metrics[metric]
+        old[metric] = None if a is None or b is None else a + b
 
 
 def _zone(name: str) -> ZoneInfo:

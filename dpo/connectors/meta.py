@@ -180,6 +180,5 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _add(into: FactRow, row: FactRow) -> None:
-    into.impressions = (into.impressions or 0) + (row.impressions or 0)
-    into.clicks = (into.clicks or 0) + (row.clicks or 0)
-    into.spend = (into.spend or Decimal(0)) + (row.spend or Decimal(0))
+    for name, zero in (("impressions", 0), ("clicks", 0), ("spend", Decimal(0))):
+        into.metrics[name] = (into.metrics.get(name) or zero) + (row.metrics.get(name) or zero)

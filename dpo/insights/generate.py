@@ -28,15 +28,16 @@ from dpo.insights.anomalies import DetectorConfig, Series, detect
 from dpo.insights.findings import Finding, findings_of
 from dpo.insights.store import InsightDraft, SaveResult, save_insights
 from dpo.settings import InsightsSettings
-from dpo.storage.models import Organization, Source, SyncState
+from dpo.storage import tables
+from dpo.storage.models import Organization
 from dpo.vocab import InsightKind
 
 log = logging.getLogger(__name__)
 
 ALL_KINDS = tuple(InsightKind)
 _COST_RATIOS = {"cpc", "cpm", "cpa", "ctr", "roas"}
-_SOURCE = Source.__table__  # type: ignore[attr-defined]
-_SYNC = SyncState.__table__  # type: ignore[attr-defined]
+_SOURCE = tables.source
+_SYNC = tables.sync_state
 
 
 @dataclass
@@ -74,7 +75,7 @@ def generate_org(
 ) -> GenerateOutcome:
     """Find, word and save one organization's insights, in one transaction."""
     from dpo.insights import recommend, trends
-    from dpo.pacing import goal_risks
+    from dpo.insights.pacing import goal_risks
 
     outcome = GenerateOutcome()
     with Session(engine) as session, session.begin():

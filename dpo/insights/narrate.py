@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from dpo.errors import describe
 from dpo.insights.store import InsightPublic, list_insights
-from dpo.orgs import get_org
+from dpo.resources.orgs import get_org
 from dpo.settings import OpenAISettings
 from dpo.storage.models import Organization
 from dpo.vocab import InsightStatus

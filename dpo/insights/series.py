@@ -25,7 +25,9 @@ from sqlalchemy import Connection
 
 from dpo.insights import timeline
 from dpo.kpis import KPIS, PARTS
-from dpo.rollups import DAILY, HOURLY, TOTAL
+from dpo.storage.tables import TOTAL
+from dpo.storage.tables import agg_daily as DAILY
+from dpo.storage.tables import agg_hourly as HOURLY
 from dpo.vocab import Grain
 
 if TYPE_CHECKING:

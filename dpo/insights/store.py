@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo.errors import NotFoundError
-from dpo.orgs import get_org
+from dpo.resources.orgs import get_org
 from dpo.storage.models import Insight, Organization
 from dpo.vocab import InsightKind, InsightStatus, Severity
 

@@ -1,8 +1,8 @@
-"""The data model (DESIGN.md §3) as SQLModel tables, with their Create/Update/Public shapes.
+"""The data model (DESIGN.md §3) as SQLModel tables: the rows dpo reads and writes as objects.
 
-Datetimes are aware UTC (`UTCDateTime`); money is exact (`Money`, Decimal). In `fact`, a NULL
-metric means "this source does not report it", never zero; `''` in channel or campaign means
-"not broken down by it".
+Datetimes are aware UTC (`UTCDateTime`); money is exact (`Money`, Decimal). The wide tables
+whose columns are the metrics (`fact`, `agg_hourly`, `agg_daily`) are SQLAlchemy Core tables
+built from `dpo.metrics` in `storage/tables.py`, which also gives every table typed.
 """
 
 from __future__ import annotations
@@ -89,52 +89,7 @@ class Source(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
 
 
-# --- fact --------------------------------------------------------------------------------------
-
-METRICS: tuple[str, ...] = (
-    "impressions",
-    "clicks",
-    "spend",
-    "sessions",
-    "users",
-    "conversions",
-    "revenue",
-    "orders",
-    "refunds",
-    "attributed_conversions",
-    "attributed_revenue",
-)
-
-
-class Fact(SQLModel, table=True):
-    """Raw facts at the finest grain a source gives: one row per source/grain/period/segment.
-
-    No foreign keys, deliberately: per-row FK checks halve the COPY rate of bulk ingest, and
-    only the sync engine writes facts, for a source it has just loaded, under that source's
-    lock. Whoever deletes a source or an organization deletes its facts too.
-    """
-
-    __table_args__ = (Index("ix_fact_org_period", "org_id", "period_start"),)
-
-    source_id: int = Field(primary_key=True)
-    grain: str = Field(max_length=8, primary_key=True)
-    period_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
-    channel: str = Field(default="", max_length=200, primary_key=True)
-    campaign: str = Field(default="", max_length=200, primary_key=True)
-    org_id: int
-    campaign_name: str | None = Field(default=None, max_length=500)
-    currency: str | None = Field(default=None, max_length=3)
-    impressions: int | None = _count()
-    clicks: int | None = _count()
-    spend: Decimal | None = _money()
-    sessions: int | None = _count()
-    users: int | None = _count()
-    conversions: Decimal | None = _money()
-    revenue: Decimal | None = _money()
-    orders: int | None = _count()
-    refunds: Decimal | None = _money()
-    attributed_conversions: Decimal | None = _money()
-    attributed_revenue: Decimal | None = _money()
+# --- facts and rollups: Core tables built from the metric table, in storage/tables.py ---
 
 
 class FactChange(SQLModel, table=True):
@@ -151,82 +106,6 @@ class FactChange(SQLModel, table=True):
     # Each rollup consumes the change on its own; a row is deleted once both have.
     hourly_done: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     daily_done: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
-
-
-# --- rollups -------------------------------------------------------------------------------------
-
-ROLLUP_SUMS: tuple[str, ...] = (
-    "impressions",
-    "clicks",
-    "spend",
-    "sessions",
-    "conversions",
-    "attributed_conversions",
-    "attributed_revenue",
-)
-"""Metrics summed as every source reports them (users is not additive: it stays in `fact`)."""
-
-ROLLUP_OWNED: tuple[str, ...] = ("revenue", "orders", "refunds")
-"""Metrics only the org's revenue owner counts (its store, else GA); `source_*` keep the rest."""
-
-
-class RollupMetrics(SQLModel):
-    """The measures of a rollup row (the keys are declared by each table).
-
-    `source_id = 0` marks the organization's total (channel = campaign = ''); other rows are
-    one source's facts in one channel and campaign. `revenue`, `orders` and `refunds` are the
-    organization's (the revenue owner's only, NULL on other sources' rows); `source_revenue`,
-    `source_orders` and `source_refunds` are what each source itself reports (NULL on totals).
-    Ad platforms' claims stay apart in `attributed_*`. NULL means "not reported", never zero.
-    """
-
-    campaign_name: str | None = Field(default=None, max_length=500)
-    impressions: int | None = _count()
-    clicks: int | None = _count()
-    spend: Decimal | None = _money()
-    sessions: int | None = _count()
-    conversions: Decimal | None = _money()
-    attributed_conversions: Decimal | None = _money()
-    attributed_revenue: Decimal | None = _money()
-    revenue: Decimal | None = _money()
-    orders: int | None = _count()
-    refunds: Decimal | None = _money()
-    source_revenue: Decimal | None = _money()
-    source_orders: int | None = _count()
-    source_refunds: Decimal | None = _money()
-    skipped_facts: int = Field(default=0, sa_type=Integer, nullable=False)
-
-
-class AggHourly(RollupMetrics, table=True):
-    """Hourly rollups, keyed by the UTC start of the hour (facts of grain `hour` only)."""
-
-    __tablename__ = "agg_hourly"
-
-    org_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
-    hour_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
-    source_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    channel: str = Field(default="", max_length=200, primary_key=True)
-    campaign: str = Field(default="", max_length=200, primary_key=True)
-
-
-class AggDaily(RollupMetrics, table=True):
-    """Daily rollups, keyed by the organization's local date (23 or 25 hours on DST days)."""
-
-    __tablename__ = "agg_daily"
-
-    org_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
-        )
-    )
-    day: date = Field(primary_key=True)
-    source_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    channel: str = Field(default="", max_length=200, primary_key=True)
-    campaign: str = Field(default="", max_length=200, primary_key=True)
 
 
 class AggState(SQLModel, table=True):

@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dpo.api.app import create_app
+from dpo.resources.tokens import create_token
 from dpo.storage.db import session_scope
-from dpo.tokens import create_token
 from tests.conftest import CliInvoker, Database
 
 ANCHOR = "anchor=2026-01-20"

@@ -129,12 +129,12 @@ def test_each_request_is_logged_without_token_or_query(
 def test_unexpected_errors_are_a_bare_500(
     api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import dpo.goals
+    import dpo.resources.goals
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(dpo.goals, "list_goals", boom)
+    monkeypatch.setattr(dpo.resources.goals, "list_goals", boom)
     with caplog.at_level(logging.ERROR):
         response = api.get("/api/goals/acme")
     assert response.status_code == 500

@@ -9,16 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import Session
 
-from dpo.aggregate import AggregateRequest
 from dpo.api.dashboard import render_dashboard
 from dpo.api.deps import OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
-from dpo.channels import build_channel_report
 from dpo.errors import DpoError, LockHeldError
 from dpo.insights.store import InsightPublic, list_insights
-from dpo.jobs import JobResult, refresh_rollups, run_aggregate
-from dpo.reports import MAX_DAYS, ReportRequest, build_report, parse_request
+from dpo.jobs.runner import JobResult, refresh_rollups, run_aggregate
+from dpo.reporting.channels import build_channel_report
+from dpo.reporting.reports import MAX_DAYS, ReportRequest, build_report, parse_request
+from dpo.rollup.aggregate import AggregateRequest
 from dpo.storage.models import utcnow
 from dpo.validation import check_day
 from dpo.vocab import CompareTo, Grain, InsightKind, InsightStatus, JobStatus, Severity

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from dpo import goals, pacing
 from dpo.api.deps import GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import GoalCreateRequest, GoalOut
-from dpo.goals import GoalPublic, GoalUpdate
-from dpo.pacing import GoalProgress
+from dpo.insights import pacing
+from dpo.insights.pacing import GoalProgress
+from dpo.resources import goals
+from dpo.resources.goals import GoalPublic, GoalUpdate
 from dpo.storage.models import utcnow
 
 router = APIRouter(prefix="/api/goals", tags=["goals"])

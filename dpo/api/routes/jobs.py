@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from dpo.api.deps import IdPath, PrincipalDep, SessionDep
 from dpo.api.errors import responses
-from dpo.history import JobRunPublic, run_by_id, unknown_job
+from dpo.ops.history import JobRunPublic, run_by_id, unknown_job
 from dpo.storage.quick import session_reader
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])

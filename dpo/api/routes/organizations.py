@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from dpo import orgs
 from dpo.api.deps import AdminDep, OrgDep, PrincipalDep, SessionDep
 from dpo.api.errors import responses
-from dpo.orgs import OrganizationCreate, OrganizationPublic, OrganizationUpdate
+from dpo.resources import orgs
+from dpo.resources.orgs import OrganizationCreate, OrganizationPublic, OrganizationUpdate
 
 router = APIRouter(prefix="/api/organizations", tags=["organizations"])
 

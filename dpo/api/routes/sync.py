@@ -10,10 +10,10 @@ from dpo.api.deps import PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import SyncRequestBody, SyncRun, SyncStarted
 from dpo.errors import InvalidInputError, LockHeldError
-from dpo.jobs import start_sync
+from dpo.ingest.sync import SyncRequest
+from dpo.jobs.runner import start_sync
 from dpo.settings import get_settings
 from dpo.storage.models import utcnow
-from dpo.sync import SyncRequest
 from dpo.vocab import JobStatus, SourceKind
 
 router = APIRouter(prefix="/api/sync", tags=["sync"])

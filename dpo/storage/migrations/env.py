@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import dpo.storage.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import dpo.storage.tables  # noqa: F401 - registers every table on SQLModel.metadata
 
 config = context.config
 engine = config.attributes.get("engine")

@@ -23,23 +23,13 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from dpo.errors import DpoError
-from dpo.storage.models import METRICS, Fact
+from dpo.storage import tables
+from dpo.storage.tables import FACT_COLUMNS
 
-FACT_COLUMNS: tuple[str, ...] = (
-    "source_id",
-    "org_id",
-    "grain",
-    "period_start",
-    "channel",
-    "campaign",
-    "campaign_name",
-    "currency",
-    *METRICS,
-)
 BATCH = 10_000
-_FACT = Fact.__table__  # type: ignore[attr-defined]
+_FACT = tables.fact
 _COLS = ", ".join(FACT_COLUMNS)
-_NULLABLE = ("campaign_name", "currency", *METRICS)
+_NULLABLE = tuple(c.name for c in _FACT.columns if c.nullable)
 
 FactTuple = Sequence[Any]
 

@@ -35,9 +35,10 @@ from sqlmodel import Session, SQLModel, col, select
 from dpo import localdays
 from dpo.insights.store import InsightDraft
 from dpo.kpis import KPIS, PARTS, Kpi
-from dpo.orgs import get_org
-from dpo.rollups import DAILY, TOTAL
+from dpo.resources.orgs import get_org
 from dpo.storage.models import Goal, Organization
+from dpo.storage.tables import TOTAL
+from dpo.storage.tables import agg_daily as DAILY
 from dpo.vocab import Comparison, InsightKind, Period, Severity
 
 Floats = npt.NDArray[np.float64]

@@ -21,8 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
-from dpo import connectors, monitoring
-from dpo.aggregate import AggregateRequest, OnRange, aggregate_org, is_stale
+from dpo import connectors
 from dpo.connectors.base import Connector
 from dpo.errors import (
     EXIT_CONFIG,
@@ -37,14 +36,16 @@ from dpo.errors import (
     NotFoundError,
     describe,
 )
-from dpo.orgs import get_org
+from dpo.ingest.sync import OnWindow, SyncRequest, sync_source
+from dpo.ops import monitoring
+from dpo.resources.orgs import get_org
+from dpo.resources.sources import sources_to_sync, spec_for
+from dpo.rollup.aggregate import AggregateRequest, OnRange, aggregate_org, is_stale
 from dpo.settings import get_settings
-from dpo.sources import sources_to_sync, spec_for
 from dpo.storage.db import ready_engine
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, Source, utcnow
 from dpo.storage.types import UTCDateTime
-from dpo.sync import OnWindow, SyncRequest, sync_source
 from dpo.vocab import Grain, JobStatus
 
 log = logging.getLogger(__name__)

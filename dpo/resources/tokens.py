@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo.errors import InvalidInputError, NotAuthenticatedError, NotFoundError
-from dpo.orgs import get_org
+from dpo.resources.orgs import get_org
 from dpo.storage.models import ApiToken, Organization
 from dpo.validation import check_text, is_id
 

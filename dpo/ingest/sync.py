@@ -29,16 +29,18 @@ from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
-from dpo.storage.ingest import replace_facts
-from dpo.storage.models import FactChange, SyncState, utcnow
+from dpo.storage import tables
+from dpo.storage.facts import replace_facts
+from dpo.storage.models import SyncState, utcnow
+from dpo.storage.tables import FACT_COLUMNS
 
 log = logging.getLogger(__name__)
 
 STREAM = "facts"
 CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
 OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
-_FACT_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
-_STATE = SyncState.__table__  # type: ignore[attr-defined]
+_FACT_CHANGE = tables.fact_change
+_STATE = tables.sync_state
 
 OnWindow = Callable[[int, int], None]  # (windows done, windows planned)
 
@@ -324,27 +326,17 @@ def fact_tuples(
                 f"{spec.label}: the {spec.kind} connector returned a fact for "
                 f"{row.period_start.isoformat()}, outside the window {window.day}"
             )
-        yield (
-            spec.id,
-            spec.org_id,
-            row.grain.value,
-            row.period_start,
-            row.channel,
-            row.campaign,
-            row.campaign_name,
-            row.currency,
-            row.impressions,
-            row.clicks,
-            row.spend,
-            row.sessions,
-            row.users,
-            row.conversions,
-            row.revenue,
-            row.orders,
-            row.refunds,
-            row.attributed_conversions,
-            row.attributed_revenue,
-        )
+        head = {
+            "source_id": spec.id,
+            "org_id": spec.org_id,
+            "grain": row.grain.value,
+            "period_start": row.period_start,
+            "channel": row.channel,
+            "campaign": row.campaign,
+            "campaign_name": row.campaign_name,
+            "currency": row.currency,
+        }
+        yield tuple(head[c] if c in head else row.metrics.get(c) for c in FACT_COLUMNS)
 
 
 def _load_state(engine: Engine, source_id: int) -> SyncState:

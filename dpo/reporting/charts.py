@@ -19,7 +19,7 @@ from dpo.errors import InvalidInputError
 from dpo.kpis import Kpi, get_kpi
 
 if TYPE_CHECKING:
-    from dpo.reports import Report
+    from dpo.reporting.reports import Report
 
 DEFAULT_KPIS = ("spend", "revenue", "mer")
 FORMATS = ("png", "svg")

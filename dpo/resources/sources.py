@@ -27,7 +27,7 @@ from dpo.errors import (
     describe,
     register_secret,
 )
-from dpo.orgs import get_org
+from dpo.resources.orgs import get_org
 from dpo.storage.models import Organization, Source
 from dpo.validation import parse
 from dpo.vocab import SourceKind

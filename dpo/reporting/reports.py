@@ -20,15 +20,17 @@ from sqlmodel import Session
 
 from dpo.errors import InvalidInputError
 from dpo.kpis import KPIS, PARTS, Value, add_parts, change, compute_kpis
-from dpo.orgs import get_org
-from dpo.rollups import DAILY, TOTAL
-from dpo.storage.models import ROLLUP_OWNED, Source
+from dpo.metrics import OWNED
+from dpo.resources.orgs import get_org
+from dpo.storage import tables
+from dpo.storage.tables import TOTAL
+from dpo.storage.tables import agg_daily as DAILY
 from dpo.validation import check_day
 from dpo.vocab import CompareTo, ReportBy
 
 DEFAULT_DAYS = 28  # four whole weeks: the same weekdays in the period and the one before
 MAX_DAYS = 3660
-_SOURCE = Source.__table__  # type: ignore[attr-defined]
+_SOURCE = tables.source
 Kpis = dict[str, Decimal | None]
 
 
@@ -248,7 +250,7 @@ def parts_columns(table: sa.Table, *, own: bool = False) -> list[Any]:
     """SUM of every part; with `own`, each source's own revenue/orders/refunds instead."""
     out = []
     for part in PARTS:
-        column = table.c[f"source_{part}"] if own and part in ROLLUP_OWNED else table.c[part]
+        column = table.c[f"source_{part}"] if own and part in OWNED else table.c[part]
         out.append(sa.func.sum(column).label(part))
     return out
 

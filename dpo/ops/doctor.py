@@ -143,7 +143,7 @@ def _check_sources() -> Iterator[Check]:
     """One cheap authenticated call per enabled source: do its credentials work?"""
     from sqlmodel import Session, col, select
 
-    from dpo.sources import check_source
+    from dpo.resources.sources import check_source
     from dpo.storage.db import ready_engine
     from dpo.storage.models import Organization, Source
 

@@ -18,8 +18,7 @@ from sqlmodel import Session
 
 from dpo.errors import NotFoundError
 from dpo.kpis import KPIS, Value, change, compute_kpis
-from dpo.orgs import get_org
-from dpo.reports import (
+from dpo.reporting.reports import (
     DateRange,
     Kpis,
     ReportRequest,
@@ -31,7 +30,9 @@ from dpo.reports import (
     segment_kpis,
     sum_days,
 )
-from dpo.rollups import DAILY, TOTAL
+from dpo.resources.orgs import get_org
+from dpo.storage.tables import TOTAL
+from dpo.storage.tables import agg_daily as DAILY
 from dpo.validation import check_text
 from dpo.vocab import CompareTo
 

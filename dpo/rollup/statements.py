@@ -21,16 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Select, Table
 
 from dpo.localdays import Piece
-from dpo.storage.models import ROLLUP_OWNED, ROLLUP_SUMS, AggDaily, AggHourly, Fact
+from dpo.metrics import OWNED, SHARED
+from dpo.storage import tables
+from dpo.storage.tables import ROLLUP_MEASURES, SOURCE_OWNED, TOTAL
 from dpo.storage.types import UTCDateTime
 
-FACT: Table = Fact.__table__  # type: ignore[attr-defined]
-DAILY: Table = AggDaily.__table__  # type: ignore[attr-defined]
-HOURLY: Table = AggHourly.__table__  # type: ignore[attr-defined]
-
-SOURCE_OWNED = tuple(f"source_{m}" for m in ROLLUP_OWNED)
-MEASURES = ("campaign_name", *ROLLUP_SUMS, *ROLLUP_OWNED, *SOURCE_OWNED, "skipped_facts")
-TOTAL = 0  # source_id of an organization's total rows
+FACT = tables.fact
+DAILY = tables.agg_daily
+HOURLY = tables.agg_hourly
 
 
 @dataclass(frozen=True)
@@ -60,9 +58,9 @@ def rebuild_hours(conn: Connection, scope: Scope, start: datetime, end: datetime
         f.channel,
         f.campaign,
         f.campaign_name,
-        *(f[m] for m in ROLLUP_SUMS),
-        *(sa.case((_is_owner(scope), f[m])) for m in ROLLUP_OWNED),
-        *(f[m] for m in ROLLUP_OWNED),
+        *(f[m] for m in SHARED),
+        *(sa.case((_is_owner(scope), f[m])) for m in OWNED),
+        *(f[m] for m in OWNED),
         sa.literal(0),
     ).where(*where, _same_currency(scope))
     foreign = (
@@ -105,9 +103,9 @@ def rebuild_days(
             f.channel,
             f.campaign,
             sa.func.max(f.campaign_name),
-            *(sa.func.sum(f[m]) for m in ROLLUP_SUMS),
-            *(sa.case((_is_owner(scope), sa.func.sum(f[m]))) for m in ROLLUP_OWNED),
-            *(sa.func.sum(f[m]) for m in ROLLUP_OWNED),
+            *(sa.func.sum(f[m]) for m in SHARED),
+            *(sa.case((_is_owner(scope), sa.func.sum(f[m]))) for m in OWNED),
+            *(sa.func.sum(f[m]) for m in OWNED),
             sa.literal(0),
         )
         .select_from(joined)
@@ -131,7 +129,7 @@ def clear(conn: Connection, table: Table, org_id: int) -> None:
 
 
 def _insert(conn: Connection, table: Table, key: str, select: Select[Any]) -> int:
-    columns = ["org_id", key, "source_id", "channel", "campaign", *MEASURES]
+    columns = ["org_id", key, "source_id", "channel", "campaign", *ROLLUP_MEASURES]
     result = conn.execute(sa.insert(table).from_select(columns, select))
     return max(result.rowcount, 0)
 
@@ -145,7 +143,7 @@ def _totals(
 ) -> Select[Any]:
     """The organization's total rows: its source rows summed, plus the facts left out."""
     t = table.c
-    parts = (*ROLLUP_SUMS, *ROLLUP_OWNED)
+    parts = (*SHARED, *OWNED)
     rows = sa.select(key.label("k"), *(t[m] for m in parts), sa.literal(0).label("skipped")).where(
         t.org_id == scope.org_id, t.source_id != TOTAL, *in_range
     )
@@ -164,7 +162,7 @@ def _totals(
 
 
 def _nulls() -> list[ColumnElement[Any]]:
-    return [sa.null().label(m) for m in (*ROLLUP_SUMS, *ROLLUP_OWNED)]
+    return [sa.null().label(m) for m in (*SHARED, *OWNED)]
 
 
 def _is_owner(scope: Scope) -> ColumnElement[bool]:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
-from dpo.history import JobRunPublic, latest_runs
-from dpo.orgs import get_org
-from dpo.storage.models import Fact, Organization, Source, SyncState
+from dpo.ops.history import JobRunPublic, latest_runs
+from dpo.resources.orgs import get_org
+from dpo.storage import tables
+from dpo.storage.models import Organization, Source, SyncState
 from dpo.storage.quick import session_reader
 from dpo.storage.types import UTCDateTime
 
@@ -105,8 +106,8 @@ def _newest_fact(session: Session, source_id: int) -> datetime | None:
     newest: datetime | None = None
     for grain in ("hour", "day"):
         raw = session.exec(
-            select(func.max(Fact.period_start)).where(
-                Fact.source_id == source_id, Fact.grain == grain
+            select(func.max(tables.fact.c.period_start)).where(
+                tables.fact.c.source_id == source_id, tables.fact.c.grain == grain
             )
         ).one()
         value = UTCDateTime().process_result_value(raw, session.get_bind().dialect)

@@ -26,8 +26,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from dpo import localdays, rollups
-from dpo.storage.models import AggState, FactChange, Organization, Source, utcnow
+from dpo import localdays
+from dpo.rollup import statements
+from dpo.storage import tables
+from dpo.storage.models import utcnow
 from dpo.vocab import Grain
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,11 @@ HOUR_CHUNK = timedelta(days=7)
 DAY_CHUNK = 31  # days per statement: bounds the work of one statement and paces progress
 _ID_BATCH = 500
 
-_CHANGE = FactChange.__table__  # type: ignore[attr-defined]
-_STATE = AggState.__table__  # type: ignore[attr-defined]
-_ORG = Organization.__table__  # type: ignore[attr-defined]
-_SOURCE = Source.__table__  # type: ignore[attr-defined]
-_FACT = rollups.FACT
+_CHANGE = tables.fact_change
+_STATE = tables.agg_state
+_ORG = tables.organization
+_SOURCE = tables.source
+_FACT = statements.FACT
 
 OnRange = Callable[[int, int], None]
 Change = tuple[int, datetime, datetime]  # fact_change id, range start, range end
@@ -82,9 +84,9 @@ class OrgContext:
         return f"{zone}currency={self.currency};owners={owners}"
 
     @property
-    def scope(self) -> rollups.Scope:
+    def scope(self) -> statements.Scope:
         """The part the SQL statements need."""
-        return rollups.Scope(self.id, self.currency, self.owner_ids)
+        return statements.Scope(self.id, self.currency, self.owner_ids)
 
 
 @dataclass
@@ -143,9 +145,9 @@ def aggregate_org(
         changes = _pending(conn, org_id, grain)
         plan = _plan(conn, ctx, grain, request, changes)
         outcome = AggregateOutcome(mode=plan.mode, reason=plan.reason, changes=len(changes))
-        table = rollups.DAILY if grain is Grain.day else rollups.HOURLY
+        table = statements.DAILY if grain is Grain.day else statements.HOURLY
         if plan.clear_all:
-            rollups.clear(conn, table, org_id)
+            statements.clear(conn, table, org_id)
         elif plan.clear_from is not None:
             _clear_from(conn, table, org_id, plan.clear_from)
         chunks = _chunks(plan.ranges, grain)
@@ -222,9 +224,9 @@ def _chunks(ranges: list[tuple[Any, Any]], grain: Grain) -> list[tuple[Any, Any]
 
 def _rebuild(conn: Connection, ctx: OrgContext, grain: Grain, lo: Any, hi: Any) -> int:
     if grain is Grain.hour:
-        return rollups.rebuild_hours(conn, ctx.scope, lo, hi)
+        return statements.rebuild_hours(conn, ctx.scope, lo, hi)
     pieces = localdays.pieces_for_days(lo, hi, ctx.timezone)
-    return rollups.rebuild_days(conn, ctx.scope, lo, hi, pieces)
+    return statements.rebuild_days(conn, ctx.scope, lo, hi, pieces)
 
 
 # --- state ---------------------------------------------------------------------------
@@ -291,13 +293,13 @@ def _has_facts(conn: Connection, org_id: int) -> bool:
 
 
 def _has_rollups(conn: Connection, org_id: int, grain: Grain) -> bool:
-    table = rollups.DAILY if grain is Grain.day else rollups.HOURLY
+    table = statements.DAILY if grain is Grain.day else statements.HOURLY
     query = sa.select(table.c.org_id).where(table.c.org_id == org_id).limit(1)
     return conn.execute(query).first() is not None
 
 
 def _clear_from(conn: Connection, table: sa.Table, org_id: int, start: datetime | date) -> None:
-    key = table.c.day if table is rollups.DAILY else table.c.hour_start
+    key = table.c.day if table is statements.DAILY else table.c.hour_start
     conn.execute(sa.delete(table).where(table.c.org_id == org_id, key >= start))
 
 
@@ -305,12 +307,12 @@ def _skipped(conn: Connection, table: sa.Table, org_id: int, chunks: list[tuple[
     """Facts left out of the rebuilt ranges because of their currency."""
     if not chunks:
         return 0
-    key = table.c.day if table is rollups.DAILY else table.c.hour_start
-    upper = key <= chunks[-1][1] if table is rollups.DAILY else key < chunks[-1][1]
+    key = table.c.day if table is statements.DAILY else table.c.hour_start
+    upper = key <= chunks[-1][1] if table is statements.DAILY else key < chunks[-1][1]
     total = conn.execute(
         sa.select(sa.func.sum(table.c.skipped_facts)).where(
             table.c.org_id == org_id,
-            table.c.source_id == rollups.TOTAL,
+            table.c.source_id == tables.TOTAL,
             key >= chunks[0][0],
             upper,
         )

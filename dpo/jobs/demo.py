@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from dpo.aggregate import AggregateRequest
 from dpo.connectors.demo import DemoConnector, Incident
 from dpo.errors import NotFoundError
+from dpo.ingest.sync import SyncRequest
 from dpo.insights.store import InsightPublic, list_insights
-from dpo.jobs import (
+from dpo.jobs.runner import (
     JobResult,
     RangeProgress,
     WindowProgress,
@@ -19,12 +19,12 @@ from dpo.jobs import (
     run_insights,
     run_sync,
 )
-from dpo.orgs import add_org, get_org
-from dpo.reports import Report, build_report, parse_request
-from dpo.sources import add_source, spec_for
+from dpo.reporting.reports import Report, build_report, parse_request
+from dpo.resources.orgs import add_org, get_org
+from dpo.resources.sources import add_source, spec_for
+from dpo.rollup.aggregate import AggregateRequest
 from dpo.storage.db import session_scope
 from dpo.storage.models import Organization, Source
-from dpo.sync import SyncRequest
 from dpo.vocab import Grain, InsightKind, InsightStatus
 
 ORG = {"slug": "demo", "name": "Demo Shop", "timezone": "Europe/Berlin", "currency": "EUR"}

@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from dpo.errors import InvalidInputError, NotFoundError
 from dpo.kpis import get_kpi
-from dpo.orgs import get_org
+from dpo.resources.orgs import get_org
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.validation import check_text, day_problem, is_id, parse
 from dpo.vocab import Comparison, Period
