@@ -8,11 +8,11 @@ environment variable or a file that holds them.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from dpo import config
 from dpo.config import config_path, default_home
+from dpo.connectors.settings import ConnectorSettings
 from dpo.errors import ConfigError
 
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+/?$")
@@ -110,71 +111,8 @@ class OpenAISettings(BaseModel):
         return bool(self.api_key_env or self.api_key_file)
 
 
-class ConnectorSettings(BaseModel):
-    """Per-kind defaults (`[ga]`, `[meta]`, `[woo]`, `[demo]`); a source may override them."""
-
-    model_config = ConfigDict(extra="allow")
-
-    lookback_days: int | None = Field(default=None, ge=0, le=400)
-
-
-def _comma_list(value: Any) -> Any:
-    """`a, b` (as `--setting key=a,b` gives it) → ["a", "b"]; lists pass through."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
-NameList = Annotated[list[str], BeforeValidator(_comma_list)]
-
-
-class UpstreamSettings(ConnectorSettings):
-    """What every real upstream connector shares: endpoint retries and their bounds."""
-
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    max_retry_wait_seconds: float = Field(default=300.0, gt=0)
-    timeout_seconds: float = Field(default=60.0, gt=0)
-
-
-class GaSettings(UpstreamSettings):
-    """`[ga]`: Google Analytics 4 Data API."""
-
-    campaign_dimension: str | None = None  # e.g. sessionCampaignName; None: channels only
-    page_size: int = Field(default=100_000, ge=1, le=250_000)
-    quota_reserve_tokens: int = Field(default=2_000, ge=0)  # stop before the hour's quota ends
-    timezone: str | None = None  # the property's time zone; None: read from GA
-
-
-class MetaSettings(UpstreamSettings):
-    """`[meta]`: Meta Marketing API (ads insights)."""
-
-    api_version: str = Field(default="v26.0", pattern=r"^v[0-9]+\.[0-9]+$")
-    restatement_days: int = Field(default=28, ge=0, le=400)
-    attribution_windows: NameList = Field(default_factory=lambda: ["7d_click", "1d_view"])
-    purchase_action_type: str = "omni_purchase"
-    channel: str = "Paid Social"
-    async_reports: Literal["auto", "always", "never"] = "auto"
-    async_timeout_seconds: float = Field(default=600.0, gt=0)
-    page_size: int = Field(default=500, ge=1, le=5_000)
-    usage_pause_percent: float = Field(default=90.0, gt=0, le=100)
-
-
-class WooSettings(UpstreamSettings):
-    """`[woo]`: WooCommerce REST API v3."""
-
-    counted_statuses: NameList = Field(
-        default_factory=lambda: ["processing", "completed", "on-hold"]
-    )
-    rescan_days: int = Field(default=30, ge=0, le=400)
-    overlap_minutes: int = Field(default=60, ge=0, le=10_080)
-    auth: Literal["basic", "query"] = "basic"
-    page_size: int = Field(default=100, ge=1, le=100)
-    currency: str | None = None  # the store's currency; None: the organization's
-    timezone: str | None = None  # the days' time zone; None: the organization's
-
-
 class Settings(BaseSettings):
-    """Everything dpo can be told, validated in one place."""
+    """Everything dpo can be told; `settings_class()` adds a section per registered connector."""
 
     model_config = SettingsConfigDict(
         env_prefix="DPO_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -188,10 +126,6 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     insights: InsightsSettings = InsightsSettings()
     openai: OpenAISettings = OpenAISettings()
-    ga: GaSettings = GaSettings()
-    meta: MetaSettings = MetaSettings()
-    woo: WooSettings = WooSettings()
-    demo: ConnectorSettings = ConnectorSettings()
 
     @property
     def effective_database_url(self) -> str:
@@ -199,9 +133,11 @@ class Settings(BaseSettings):
         return config.database_url(self.database_url, self.home)
 
     def connector(self, kind: str) -> ConnectorSettings:
-        """The `[kind]` section."""
+        """The `[kind]` section of a registered connector."""
         section = getattr(self, kind, None)
-        return section if isinstance(section, ConnectorSettings) else ConnectorSettings()
+        if not isinstance(section, ConnectorSettings):
+            raise ConfigError(f"{kind!r} is not a registered connector")
+        return section
 
     @classmethod
     def settings_customise_sources(
@@ -212,8 +148,31 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = InitSettingsSource(settings_cls, init_kwargs=config.read_toml(config_path()))
-        return (init_settings, env_settings, toml)
+        located = config_path()
+        toml = config.read_toml(located)
+        unknown = sorted(set(toml) - set(settings_cls.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {unknown[0]!r} in {located[0]}",
+                hint=f"known: {', '.join(settings_cls.model_fields)}",
+            )
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=toml))
+
+
+@cache
+def settings_class() -> type[Settings]:
+    """`Settings`: Settings plus a `[kind]` section per registered connector."""
+    from dpo.connectors import connector_classes
+
+    sections: dict[str, Any] = {
+        kind: (cls.settings_model, cls.settings_model())
+        for kind, cls in connector_classes().items()
+    }
+    model: type[Settings] = create_model("Settings", __base__=Settings, __doc__=_DOC, **sections)
+    return model
+
+
+_DOC = "Everything dpo can be told, validated in one place; a section per registered connector."
 
 
 def get_settings() -> Settings:
@@ -225,7 +184,7 @@ def get_settings() -> Settings:
 @lru_cache(maxsize=1)
 def _settings(_generation: int) -> Settings:
     try:
-        return Settings()
+        return settings_class()()
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

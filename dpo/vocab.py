@@ -5,13 +5,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class SourceKind(StrEnum):
-    ga = "ga"
-    meta = "meta"
-    woo = "woo"
-    demo = "demo"
-
-
 class Grain(StrEnum):
     hour = "hour"
     day = "day"

@@ -106,9 +106,18 @@ def test_connector_sections_are_typed_and_checked(cli: CliInvoker, tmp_path: Pat
 
 
 def test_the_example_configuration_documents_every_connector_setting() -> None:
-    from dpo.settings import GaSettings, MetaSettings, WooSettings
+    from dpo.connectors import connector_classes
 
     text = (Path(__file__).parent.parent / "config.example.toml").read_text()
-    for model in (GaSettings, MetaSettings, WooSettings):
-        for name in model.model_fields:
-            assert f"# {name} = " in text or f"#   {name} = " in text, name
+    for kind, cls in connector_classes().items():
+        assert f"\n[{kind}]\n" in text, f"config.example.toml has no [{kind}] section"
+        for name in cls.settings_model.model_fields:
+            assert f"# {name} = " in text or f"#   {name} = " in text, (kind, name)
+
+
+def test_an_unknown_section_in_the_config_file_is_an_error(cli: CliInvoker, tmp_path: Path) -> None:
+    config = tmp_path / "dpo.toml"
+    config.write_text("[shopify]\nlookback_days = 2\n")
+    result = cli("--config", str(config), "orgs", "list")
+    assert result.exit_code == 3
+    assert f"unknown setting 'shopify' in {config}" in result.stderr

@@ -110,7 +110,7 @@ def test_resync_leaves_facts_identical(cli: CliInvoker, database: Database) -> N
 def test_failure_keeps_finished_windows_and_leaves_the_rest_untouched(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    monkeypatch.setitem(connectors.REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
     setup_org(cli, "woo", settings=("fail_day=2026-01-04",))
     result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
     assert result.exit_code == 75
@@ -128,7 +128,7 @@ def test_failure_keeps_finished_windows_and_leaves_the_rest_untouched(
 def test_failures_map_to_exit_codes(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, how: str, code: int
 ) -> None:
-    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    monkeypatch.setitem(connectors.REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
     setup_org(cli, "ga", settings=("fail_day=2026-01-02", f"fail_with={how}"))
     result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
     assert result.exit_code == code
@@ -141,7 +141,7 @@ def test_failures_map_to_exit_codes(
 def test_secrets_and_query_strings_never_reach_errors_or_job_rows(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
+    monkeypatch.setitem(connectors.REGISTRY, "demo", "tests.fakes.scripted:ScriptedConnector")
     monkeypatch.setenv("DEMO_TOKEN", "tok-12345-secret")
     setup_org(cli)
     cli.ok(
@@ -221,7 +221,7 @@ def test_no_sources_is_a_configuration_error(cli: CliInvoker, database: Database
 def test_kind_without_a_connector_says_so(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(connectors._REGISTRY, "ga")  # as in a build of dpo without it
+    monkeypatch.delitem(connectors.REGISTRY, "ga")  # as in a build of dpo without it
     setup_org(cli)
     cli.ok("sources", "add", "acme", "ga", "--account", "123456")
     result = cli("sync", "ga")
@@ -268,7 +268,7 @@ def _windows(cli: CliInvoker) -> int:
 def test_a_connector_adds_days_to_a_run_and_a_cut_short_run_owes_them_to_the_next(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch, clock: Clock
 ) -> None:
-    monkeypatch.setitem(connectors._REGISTRY, "demo", "tests.fakes.scripted:PlanningConnector")
+    monkeypatch.setitem(connectors.REGISTRY, "demo", "tests.fakes.scripted:PlanningConnector")
     setup_org(cli, "woo", settings=("changed=2026-03-02", "latency_seconds=0.05"))
     cli.ok("sync", "demo", "--since", "2026-03-01")  # a first run: its 10 days only
     assert _windows(cli) == 10

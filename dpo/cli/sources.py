@@ -6,9 +6,16 @@ from typing import Annotated
 import typer
 
 from dpo.cli import command_group, render
-from dpo.vocab import SourceKind
+from dpo.connectors import SourceKind, kinds_text
 
 app = command_group(help="Sources: an organization's upstream accounts.")
+
+
+def _account_help() -> str:
+    from dpo.connectors import connector_classes
+
+    return "; ".join(f"{kind}: {cls.account_help}" for kind, cls in connector_classes().items())
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -27,11 +34,11 @@ def _settings(pairs: list[str]) -> dict[str, str]:
 def add(
     org: Annotated[str, typer.Argument(help="Organization slug.")],
     kind: Annotated[
-        SourceKind, typer.Argument(metavar="KIND", help="Upstream kind: ga, meta, woo or demo.")
+        SourceKind, typer.Argument(metavar="KIND", help=f"Upstream kind: {kinds_text()}.")
     ],
     account: Annotated[
         str,
-        typer.Option(help="GA4 property id, Meta ad account id, store URL, or demo profile."),
+        typer.Option(help=f"The upstream account: {_account_help()}."),
     ],
     endpoint: Annotated[
         str | None, typer.Option(help="API base URL override (proxies, sandboxes, tests).")

@@ -7,13 +7,13 @@ from typing import Annotated
 import typer
 
 from dpo.cli import render
-from dpo.vocab import SourceKind
+from dpo.connectors import SourceKind, kinds_text
 
 
 def sync(
     ctx: typer.Context,
     kind: Annotated[
-        SourceKind, typer.Argument(metavar="KIND", help="Which upstream: ga, meta, woo or demo.")
+        SourceKind, typer.Argument(metavar="KIND", help=f"Which upstream: {kinds_text()}.")
     ],
     org: Annotated[
         list[str] | None, typer.Option(help="Only this organization (repeatable).")

@@ -13,10 +13,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from time import monotonic
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from dpo.connectors.settings import ConnectorSettings
 from dpo.errors import BudgetSpentError
 from dpo.metrics import BY_NAME as METRIC_NAMES
 from dpo.vocab import Grain
@@ -163,6 +165,7 @@ class SourceSpec:
     endpoint: str | None = None
     secret: str | None = field(default=None, repr=False)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # the kind's config section
 
     @property
     def label(self) -> str:
@@ -170,14 +173,52 @@ class SourceSpec:
         return f"{self.org_slug}/{self.name}"
 
 
-class Connector(ABC):
-    """Base class of every connector (`ga`, `meta`, `woo`, `demo`)."""
+class Role(StrEnum):
+    """What a source is to its organization; decides who owns revenue (`dpo.rollup`)."""
 
-    kind: ClassVar[str]
+    store = "store"  # its orders are the organization's revenue
+    analytics = "analytics"  # owns revenue when the organization has no store
+    ads = "ads"  # spends; what it attributes is a claim, never revenue
+
+
+DECLARED = ("kind", "summary", "account_help", "role", "settings_model", "metrics")
+"""What every connector class declares about its kind (checked when the class is made)."""
+
+
+class Connector(ABC):
+    """Base class of every connector; a subclass declares everything about its kind.
+
+    Register it with one line in `dpo/connectors/__init__.py`: the CLI's and the API's kinds,
+    the `[kind]` config section and the revenue owner rule all follow from these attributes.
+    """
+
+    kind: ClassVar[str]  # the slug: CLI argument, registry key, config section, source.kind
+    summary: ClassVar[str]  # one line for help texts: what the upstream is
+    account_help: ClassVar[str]  # what `dpo sources add --account` takes for this kind
+    role: ClassVar[Role]
+    settings_model: ClassVar[type[ConnectorSettings]]  # its `[kind]` section and --setting keys
+    metrics: ClassVar[frozenset[str]]  # the names in dpo.metrics its rows may report
     default_lookback_days: ClassVar[int] = 3
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in DECLARED if not getattr(cls, name, None)]
+        if missing:
+            raise TypeError(f"connector {cls.__name__} does not declare {', '.join(missing)}")
+        unknown = sorted(cls.metrics - METRIC_NAMES.keys())
+        if unknown:
+            raise TypeError(f"connector {cls.__name__} reports unknown metrics {unknown}")
+        if not isinstance(cls.role, Role) or not issubclass(cls.settings_model, ConnectorSettings):
+            raise TypeError(f"connector {cls.__name__}: role must be a Role, settings_model a "
+                            "ConnectorSettings")  # fmt: skip
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
+
+    @classmethod
+    def role_for(cls, account: str) -> Role:
+        """The role of a source of this kind with `account` (the kind's role)."""
+        return cls.role
 
     @classmethod
     def normalize_settings(

@@ -28,7 +28,9 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from dpo.connectors.base import Budget, Connector, FactRow, Window
+from dpo.connectors.base import Budget, Connector, FactRow, Role, Window
+from dpo.connectors.settings import ConnectorSettings
+from dpo.metrics import BY_NAME
 from dpo.validation import check_timezone
 from dpo.vocab import Grain
 
@@ -102,7 +104,17 @@ class DemoConnector(Connector):
     """Synthetic GA-, Meta- or Woo-shaped facts; see the module docstring."""
 
     kind = "demo"
+    summary = "Deterministic demo data shaped like GA4, Meta Ads or WooCommerce"
+    account_help = "the demo profile: ga, meta or woo"
+    role = Role.analytics  # per source: the role of the kind its profile imitates
+    settings_model = ConnectorSettings
+    metrics = frozenset(BY_NAME)
     default_lookback_days = 2
+
+    @classmethod
+    def role_for(cls, account: str) -> Role:
+        """A demo source plays the role of the kind its profile imitates."""
+        return {"ga": Role.analytics, "meta": Role.ads, "woo": Role.store}.get(account, cls.role)
 
     @classmethod
     def normalize_settings(

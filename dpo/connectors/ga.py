@@ -25,7 +25,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
+from pydantic import Field
+
+from dpo.connectors.base import Budget, Connector, FactRow, Role, RunPlan, SourceSpec, Window
+from dpo.connectors.settings import UpstreamSettings
 from dpo.connectors.upstream import (
     Fault,
     Retrier,
@@ -35,7 +38,6 @@ from dpo.connectors.upstream import (
     source_settings,
 )
 from dpo.errors import ConfigError, DpoError, TryLaterError
-from dpo.settings import GaSettings
 from dpo.vocab import Grain
 
 if TYPE_CHECKING:
@@ -50,10 +52,24 @@ CHANNEL = "sessionDefaultChannelGroup"
 _MICRO = Decimal("0.000001")
 
 
+class GaSettings(UpstreamSettings):
+    """`[ga]`: Google Analytics 4 Data API."""
+
+    campaign_dimension: str | None = None  # e.g. sessionCampaignName; None: channels only
+    page_size: int = Field(default=100_000, ge=1, le=250_000)
+    quota_reserve_tokens: int = Field(default=2_000, ge=0)  # stop before the hour's quota ends
+    timezone: str | None = None  # the property's time zone; None: read from GA
+
+
 class GaConnector(Connector):
     """A GA4 property; the source's account is the numeric property id."""
 
     kind = "ga"
+    summary = "Google Analytics 4 (Data API): sessions, users, key events and revenue by channel"
+    account_help = "the GA4 property id, e.g. 123456789"
+    role = Role.analytics
+    settings_model = GaSettings
+    metrics = frozenset({"sessions", "users", "conversions", "revenue"})
     default_lookback_days = 3
 
     def __init__(self, spec: SourceSpec) -> None:

@@ -24,14 +24,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window, once_a_day
+from pydantic import Field
+
+from dpo.connectors.base import (
+    Budget,
+    Connector,
+    FactRow,
+    Role,
+    RunPlan,
+    SourceSpec,
+    Window,
+    once_a_day,
+)
 from dpo.connectors.meta_api import MetaApi
+from dpo.connectors.settings import NameList, UpstreamSettings
 from dpo.connectors.upstream import check_source_settings, short, source_settings
 from dpo.errors import DpoError
-from dpo.settings import MetaSettings
 from dpo.vocab import Grain
 
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
@@ -39,10 +50,31 @@ HOURLY_FIELDS = ("campaign_id", "campaign_name", "impressions", "clicks", "spend
 DAILY_FIELDS = ("campaign_id", "campaign_name", "actions", "action_values")
 
 
+class MetaSettings(UpstreamSettings):
+    """`[meta]`: Meta Marketing API (ads insights)."""
+
+    api_version: str = Field(default="v26.0", pattern=r"^v[0-9]+\.[0-9]+$")
+    restatement_days: int = Field(default=28, ge=0, le=400)
+    attribution_windows: NameList = Field(default_factory=lambda: ["7d_click", "1d_view"])
+    purchase_action_type: str = "omni_purchase"
+    channel: str = "Paid Social"
+    async_reports: Literal["auto", "always", "never"] = "auto"
+    async_timeout_seconds: float = Field(default=600.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=5_000)
+    usage_pause_percent: float = Field(default=90.0, gt=0, le=100)
+
+
 class MetaConnector(Connector):
     """A Meta ad account; the source's account is its id (`act_123…` or the digits)."""
 
     kind = "meta"
+    summary = "Meta Ads (Marketing API insights): spend, impressions, clicks, attributed purchases"
+    account_help = "the ad account id, e.g. act_1234567"
+    role = Role.ads
+    settings_model = MetaSettings
+    metrics = frozenset(
+        {"impressions", "clicks", "spend", "attributed_conversions", "attributed_revenue"}
+    )
     default_lookback_days = 1  # today and yesterday; restatement is once a day
 
     def __init__(self, spec: SourceSpec) -> None:

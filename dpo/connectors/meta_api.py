@@ -24,10 +24,11 @@ from dpo.connectors import upstream
 from dpo.connectors.base import Budget, SourceSpec
 from dpo.connectors.upstream import Fault, Retrier, retry_after, short
 from dpo.errors import BudgetSpentError, ConfigError, TryLaterError
-from dpo.settings import MetaSettings
 
 if TYPE_CHECKING:
     from facebook_business.api import FacebookAdsApi
+
+    from dpo.connectors.meta import MetaSettings
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from dpo.connectors.base import Budget, SourceSpec
+from dpo.connectors.settings import UpstreamSettings
 from dpo.errors import DpoError, TryLaterError, UpstreamRefusedError, scrub
-from dpo.settings import UpstreamSettings, get_settings
 from dpo.validation import first_problem
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,8 @@ class Retrier:
 
 def source_settings(model: type[S], spec: SourceSpec) -> S:
     """The kind's settings (config file, DPO_* environment) overridden by the source's own."""
-    section = get_settings().connector(spec.kind)
     try:
-        return model.model_validate({**section.model_dump(), **spec.settings})
+        return model.model_validate({**spec.defaults, **spec.settings})
     except ValidationError as exc:
         raise DpoError(f"invalid setting {first_problem(exc)}") from None
 

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, Window, once_a_day
+from pydantic import Field
+
+from dpo.connectors.base import Budget, Connector, FactRow, Role, RunPlan, Window, once_a_day
+from dpo.connectors.settings import NameList, UpstreamSettings
 from dpo.connectors.upstream import (
     Fault,
     Retrier,
@@ -41,7 +44,6 @@ from dpo.connectors.upstream import (
     source_settings,
 )
 from dpo.errors import ConfigError, DpoError, register_secret
-from dpo.settings import WooSettings
 from dpo.vocab import Grain
 
 if TYPE_CHECKING:
@@ -82,10 +84,29 @@ class _Listing:
     totals: set[int] = field(default_factory=set)
 
 
+class WooSettings(UpstreamSettings):
+    """`[woo]`: WooCommerce REST API v3."""
+
+    counted_statuses: NameList = Field(
+        default_factory=lambda: ["processing", "completed", "on-hold"]
+    )
+    rescan_days: int = Field(default=30, ge=0, le=400)
+    overlap_minutes: int = Field(default=60, ge=0, le=10_080)
+    auth: Literal["basic", "query"] = "basic"
+    page_size: int = Field(default=100, ge=1, le=100)
+    currency: str | None = None  # the store's currency; None: the organization's
+    timezone: str | None = None  # the days' time zone; None: the organization's
+
+
 class WooConnector(Connector):
     """WooCommerce orders; the source's account is the store URL."""
 
     kind = "woo"
+    summary = "WooCommerce (REST API v3): orders, revenue and refunds"
+    account_help = "the store's URL, e.g. https://shop.example.com"
+    role = Role.store
+    settings_model = WooSettings
+    metrics = frozenset({"orders", "revenue", "refunds"})
     default_lookback_days = 1
 
     def __init__(self, spec: Any) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -305,7 +306,8 @@ def replace_window(
         conn.execute(delete(_STATE).where(*key))
         conn.execute(insert(_STATE).values(**state.model_dump()))
 
-    rows = fact_tuples(connector.fetch_window(window, now=now, budget=budget), spec, window)
+    fetched = connector.fetch_window(window, now=now, budget=budget)
+    rows = fact_tuples(fetched, spec, window, declared=connector.metrics)
     return replace_facts(
         engine,
         rows,
@@ -317,15 +319,27 @@ def replace_window(
 
 
 def fact_tuples(
-    rows: Iterable[FactRow], spec: SourceSpec, window: Window
+    rows: Iterable[FactRow],
+    spec: SourceSpec,
+    window: Window,
+    *,
+    declared: AbstractSet[str] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Connector rows as `fact` tuples (FACT_COLUMNS order), refusing rows outside `window`."""
+    """Connector rows as `fact` tuples (FACT_COLUMNS order), refusing rows outside `window`
+    and (given the connector's `declared` metrics) metrics it does not declare."""
     for row in rows:
         if not window.contains(row.period_start):
             raise DpoError(
                 f"{spec.label}: the {spec.kind} connector returned a fact for "
                 f"{row.period_start.isoformat()}, outside the window {window.day}"
             )
+        if declared is not None and not row.metrics.keys() <= declared:
+            extra = sorted(k for k, v in row.metrics.items() if v is not None and k not in declared)
+            if extra:
+                raise DpoError(
+                    f"{spec.label}: the {spec.kind} connector reported {', '.join(extra)}, "
+                    "which it does not declare; nothing was written for this window"
+                )
         head = {
             "source_id": spec.id,
             "org_id": spec.org_id,

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo import connectors
+from dpo.connectors import SourceKind
 from dpo.connectors.base import SourceSpec
 from dpo.errors import (
     EXIT_OK,
@@ -28,9 +29,9 @@ from dpo.errors import (
     register_secret,
 )
 from dpo.resources.orgs import get_org
+from dpo.settings import get_settings
 from dpo.storage.models import Organization, Source
 from dpo.validation import parse
-from dpo.vocab import SourceKind
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ def spec_for(source: Source, org: Organization) -> SourceSpec:
         endpoint=source.endpoint,
         secret=resolve_secret(source.secret_ref),
         settings=dict(source.settings),
+        defaults=get_settings().connector(source.kind).model_dump(),
     )
 
 

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from dpo import localdays
+from dpo import connectors, localdays
+from dpo.connectors.base import Role
 from dpo.rollup import statements
 from dpo.storage import tables
 from dpo.storage.models import utcnow
@@ -98,18 +99,19 @@ class _Plan:
     ranges: list[tuple[Any, Any]] = field(default_factory=list)
 
 
-def source_role(kind: str, account: str) -> str:
-    """`store`, `analytics` or `ads`: what a source is, for the revenue-owner rule."""
-    profile = account if kind == "demo" else kind
-    return {"woo": "store", "ga": "analytics", "meta": "ads"}.get(profile, "other")
+def source_role(kind: str, account: str) -> Role | None:
+    """What a source is, for the revenue-owner rule (None: a kind this dpo cannot sync)."""
+    if not connectors.is_available(kind):
+        return None
+    return connectors.connector_class(kind).role_for(account)
 
 
 def revenue_owners(sources: Iterable[tuple[int, str, str]]) -> tuple[int, ...]:
     """The ids of the sources whose revenue is the organization's: its stores, else its GA."""
-    by_role: dict[str, list[int]] = {}
+    by_role: dict[Role | None, list[int]] = {}
     for source_id, kind, account in sources:
         by_role.setdefault(source_role(kind, account), []).append(source_id)
-    return tuple(sorted(by_role.get("store") or by_role.get("analytics") or []))
+    return tuple(sorted(by_role.get(Role.store) or by_role.get(Role.analytics) or []))
 
 
 def load_context(conn: Connection, org_id: int) -> OrgContext:

@@ -11,7 +11,7 @@ from dpo.connectors.base import Budget
 from dpo.connectors.meta_api import usage
 from dpo.connectors.upstream import Fault, Retrier
 from dpo.errors import BudgetSpentError, TryLaterError, UpstreamRefusedError
-from dpo.settings import UpstreamSettings
+from dpo.connectors.settings import UpstreamSettings
 
 
 class Flaky(Exception):
@@ -41,7 +41,7 @@ def retrier(budget: Budget | None = None, **settings: object) -> Retrier:
         label="acme/x",
         classify=classify,
         budget=budget or Budget(),
-        settings=UpstreamSettings(**settings),  # type: ignore[arg-type]
+        settings=UpstreamSettings(**settings),
     )
 
 

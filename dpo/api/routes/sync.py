@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request, status
 from dpo.api.deps import PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import SyncRequestBody, SyncRun, SyncStarted
+from dpo.connectors import SourceKind
 from dpo.errors import InvalidInputError, LockHeldError
 from dpo.ingest.sync import SyncRequest
 from dpo.jobs.runner import start_sync
 from dpo.settings import get_settings
 from dpo.storage.models import utcnow
-from dpo.vocab import JobStatus, SourceKind
+from dpo.vocab import JobStatus
 
 router = APIRouter(prefix="/api/sync", tags=["sync"])
 
