@@ -210,7 +210,7 @@ def _read_all(engine: object) -> float:
 
 
 def _generate_all(orgs: int) -> tuple[float, int]:
-    from dpo.jobs.runner import run_insights
+    from dpo.jobs.insights import run_insights
 
     started = time.perf_counter()
     results = run_insights(now=NOW)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from dpo.connectors.demo import CAMPAIGNS
 from dpo.jobs.demo import run_demo
-from dpo.jobs.runner import run_insights
+from dpo.jobs.insights import run_insights
 from dpo.storage.locks import hold_lock
 from tests.conftest import CliInvoker, Database
 

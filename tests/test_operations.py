@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from dpo.errors import InvalidInputError
-from dpo.jobs.runner import Shard
+from dpo.jobs.sync import Shard
 from tests.conftest import CliInvoker, Database
 from tests.test_sync import setup_org
 
@@ -56,9 +56,9 @@ def test_status_shows_a_dead_run(cli: CliInvoker, database: Database) -> None:
     setup_org(cli, "woo")
     with database.engine.begin() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO job_run (job, org_id, source_id, started_at, status, rows_read, "
+            "INSERT INTO job_run (job, org_id, source_id, started_at, status, "
             "rows_written, windows, host, pid) VALUES ('sync demo', 1, 1, "
-            f"'2026-01-01 00:00:00', 'running', 0, 0, 0, '{socket.gethostname()}', 999999999)"
+            f"'2026-01-01 00:00:00', 'running', 0, 0, '{socket.gethostname()}', 999999999)"
         )
     jobs = json.loads(cli("status", "--json").stdout)["jobs"]
     assert [j["status"] for j in jobs] == ["dead"]

@@ -219,8 +219,8 @@ def test_a_running_job_has_no_end_yet(cli: CliInvoker, database: Database, clock
     with database.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO job_run (job, started_at, status, rows_read, rows_written, windows,"
-                " host, pid) VALUES ('sync demo', :t, 'running', 0, 0, 0, 'h', 1)"
+                "INSERT INTO job_run (job, started_at, status, rows_written, windows,"
+                " host, pid) VALUES ('sync demo', :t, 'running', 0, 0, 'h', 1)"
             ),
             {"t": started if database.backend == "pg" else started.replace(tzinfo=None)},
         )
@@ -235,8 +235,8 @@ def test_a_running_job_whose_process_is_gone_is_dead(cli: CliInvoker, database: 
     with database.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO job_run (job, started_at, status, rows_read, rows_written, windows,"
-                " host, pid) VALUES ('sync demo', :t, 'running', 0, 0, 0, :host, :pid)"
+                "INSERT INTO job_run (job, started_at, status, rows_written, windows,"
+                " host, pid) VALUES ('sync demo', :t, 'running', 0, 0, :host, :pid)"
             ),
             {"t": "2026-01-01 00:00:00", "host": socket.gethostname(), "pid": gone.pid},
         )

@@ -28,7 +28,8 @@ def aggregate(
 ) -> None:
     """Roll facts up per organization: only the ranges syncs changed, or everything with --full."""
     from dpo.errors import InvalidInputError
-    from dpo.jobs.runner import overall_exit_code, run_aggregate
+    from dpo.jobs.aggregate import run_aggregate
+    from dpo.jobs.runner import overall_exit_code
     from dpo.rollup.aggregate import AggregateRequest
     from dpo.validation import parse_day
     from dpo.vocab import Grain

@@ -41,7 +41,8 @@ def generate(
     ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    from dpo.jobs.runner import overall_exit_code, run_insights
+    from dpo.jobs.insights import run_insights
+    from dpo.jobs.runner import overall_exit_code
     from dpo.storage.models import utcnow
 
     results = run_insights(now=utcnow(), org_slugs=org, sensitivity=sensitivity)

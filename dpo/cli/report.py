@@ -48,7 +48,7 @@ def report(
     """Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns."""
     from dpo.cli import report_view
     from dpo.errors import InvalidInputError
-    from dpo.jobs.runner import refresh_rollups
+    from dpo.jobs.aggregate import refresh_rollups
     from dpo.reporting.reports import build_report, parse_request
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow

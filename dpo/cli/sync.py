@@ -58,7 +58,8 @@ def sync(
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
     from dpo.ingest.sync import SyncRequest
-    from dpo.jobs.runner import Shard, overall_exit_code, run_sync
+    from dpo.jobs.runner import overall_exit_code
+    from dpo.jobs.sync import Shard, run_sync
     from dpo.settings import get_settings
     from dpo.storage.models import utcnow
 

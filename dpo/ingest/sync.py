@@ -64,7 +64,6 @@ class SyncOutcome:
 
     windows_planned: int = 0
     windows_done: int = 0
-    rows_read: int = 0
     rows_written: int = 0
     is_cut_short: bool = False  # the budget ran out before windows could be planned
     days_done: set[date] = field(default_factory=set)
@@ -234,7 +233,6 @@ def _sync_windows(
         coverage = grown
         outcome.days_done.add(window.day)
         outcome.windows_done += 1
-        outcome.rows_read += written
         outcome.rows_written += written
         if on_window:
             on_window(outcome.windows_done, len(windows))

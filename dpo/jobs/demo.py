@@ -11,14 +11,10 @@ from dpo.connectors.demo import DemoConnector, Incident
 from dpo.errors import NotFoundError
 from dpo.ingest.sync import SyncRequest
 from dpo.insights.store import InsightPublic, list_insights
-from dpo.jobs.runner import (
-    JobResult,
-    RangeProgress,
-    WindowProgress,
-    run_aggregate,
-    run_insights,
-    run_sync,
-)
+from dpo.jobs.aggregate import RangeProgress, run_aggregate
+from dpo.jobs.insights import run_insights
+from dpo.jobs.runner import JobResult
+from dpo.jobs.sync import WindowProgress, run_sync
 from dpo.reporting.reports import Report, build_report, parse_request
 from dpo.resources.orgs import add_org, get_org
 from dpo.resources.sources import add_source, spec_for

@@ -159,7 +159,6 @@ class JobRun(SQLModel, table=True):
     started_at: datetime = _ts(nullable=False)
     finished_at: datetime | None = _ts()
     status: str = Field(max_length=16)
-    rows_read: int = 0
     rows_written: int = 0
     windows: int = 0
     error: str | None = None

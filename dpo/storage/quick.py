@@ -20,7 +20,7 @@ from typing import Any
 from dpo.config import configured_database_url
 
 # The newest migration; tests/test_storage.py checks it against alembic's head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 class Reader:

@@ -73,9 +73,9 @@ def test_every_connector_module_is_registered() -> None:
     for info in pkgutil.iter_modules(dpo.connectors.__path__, "dpo.connectors."):
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Connector) and value is not Connector:
-                if value.__module__ == info.name:
-                    found.add(f"{value.__module__}.{value.__name__}")
+            is_connector = isinstance(value, type) and issubclass(value, Connector)
+            if is_connector and value is not Connector and value.__module__ == info.name:
+                found.add(f"{value.__module__}.{value.__name__}")
     assert found == registered
 
 

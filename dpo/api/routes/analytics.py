@@ -15,7 +15,8 @@ from dpo.api.errors import responses
 from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
 from dpo.errors import DpoError, LockHeldError
 from dpo.insights.store import InsightPublic, list_insights
-from dpo.jobs.runner import JobResult, refresh_rollups, run_aggregate
+from dpo.jobs.aggregate import refresh_rollups, run_aggregate
+from dpo.jobs.runner import JobResult
 from dpo.reporting.channels import build_channel_report
 from dpo.reporting.reports import MAX_DAYS, ReportRequest, build_report, parse_request
 from dpo.rollup.aggregate import AggregateRequest

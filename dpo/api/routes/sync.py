@@ -12,7 +12,7 @@ from dpo.api.models import SyncRequestBody, SyncRun, SyncStarted
 from dpo.connectors import SourceKind
 from dpo.errors import InvalidInputError, LockHeldError
 from dpo.ingest.sync import SyncRequest
-from dpo.jobs.runner import start_sync
+from dpo.jobs.sync import start_sync
 from dpo.settings import get_settings
 from dpo.storage.models import utcnow
 from dpo.vocab import JobStatus
@@ -61,5 +61,6 @@ def sync(
     runs = [
         SyncRun(job_run_id=j.run_id, source=j.label, status=j.status.value, message=j.message)
         for j in started
+        if j.run_id is not None
     ]
     return SyncStarted(org=org.slug, kind=kind.value, runs=runs)
