@@ -10,7 +10,8 @@ import numpy as np
 
 from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import CAMPAIGNS, DemoConnector
-from dpo.insights.anomalies import DetectorConfig, Series, detect
+from dpo.insights.anomalies import detect
+from dpo.insights.detection import DetectorConfig, Series
 from dpo.insights.timeline import hourly_in_zone
 from dpo.vocab import Grain
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.figures import record
 from bench.synthetic import SynthSeries, make_daily_suite, make_suite
-from dpo.insights.anomalies import DetectorConfig, Series, detect
+from dpo.insights.anomalies import detect
+from dpo.insights.detection import DetectorConfig, Series
 from dpo.vocab import Grain
 
 

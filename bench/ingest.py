@@ -189,7 +189,8 @@ def child_peak_rss(n: int) -> float:
 def memory_child(n: int) -> None:
     """Runs in the child: sync n rows from a synthetic upstream, print peak RSS in MB."""
     from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
-    from dpo.ingest.sync import SyncRequest, sync_source
+    from dpo.ingest.plan import SyncRequest
+    from dpo.ingest.sync import sync_source
     from dpo.storage.db import get_engine, upgrade
     from dpo.vocab import Grain
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from dpo.insights import seasonal
-from dpo.insights.anomalies import DetectorConfig, Scores, Series, detect
+from dpo.insights.anomalies import detect
+from dpo.insights.detection import DetectorConfig, Scores, Series
 from dpo.vocab import Grain
 
 SHOP = np.array(

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from dpo.insights import pacing
+from dpo.insights import goal_risk, pacing
 from dpo.storage import tables
 from tests.conftest import CliInvoker, Database
 
@@ -67,7 +67,7 @@ def test_an_at_most_cpa_goal_likely_missed(cli: CliInvoker, database: Database) 
     with Session(database.engine) as session:
         from dpo.resources.orgs import get_org
 
-        (risk,) = pacing.goal_risks(session, get_org(session, "acme"), now=NOW)
+        (risk,) = goal_risk.goal_risks(session, get_org(session, "acme"), now=NOW)
     assert risk.kind.value == "goal_risk" and risk.severity.value == "critical"
     assert risk.fingerprint == "goal_risk:1:2026-03-01"
     assert "forecast EUR 10.00 against EUR 8.00" in risk.title

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dpo.connectors.base import Window
-from dpo.ingest.sync import Coverage, SyncRequest, extend_coverage, plan_windows
+from dpo.ingest.plan import Coverage, SyncRequest, extend_coverage, plan_windows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)

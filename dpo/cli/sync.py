@@ -57,7 +57,7 @@ def sync(
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
-    from dpo.ingest.sync import SyncRequest
+    from dpo.ingest.plan import SyncRequest
     from dpo.jobs.runner import overall_exit_code
     from dpo.jobs.sync import Shard, run_sync
     from dpo.settings import get_settings

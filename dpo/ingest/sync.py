@@ -18,18 +18,18 @@ no single run can finish it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
+from dpo.ingest.plan import Coverage, SyncRequest, extend_coverage, lookback_start, plan_windows
 from dpo.storage import tables
 from dpo.storage.facts import replace_facts
 from dpo.storage.models import SyncState, utcnow
@@ -46,18 +46,6 @@ _STATE = tables.sync_state
 OnWindow = Callable[[int, int], None]  # (windows done, windows planned)
 
 
-@dataclass(frozen=True)
-class SyncRequest:
-    """What one run was asked to do (all optional; `now` is explicit for testability)."""
-
-    now: datetime
-    since: date | None = None
-    until: date | None = None
-    deadline: float | None = None  # time.monotonic() value after which no window starts
-    launched: datetime | None = None  # when the command started, before its slow imports
-    skip_recent: float = 0.0  # seconds: skip sources another run synced within this long
-
-
 @dataclass
 class SyncOutcome:
     """What a run of one source did."""
@@ -72,79 +60,6 @@ class SyncOutcome:
     def is_complete(self) -> bool:
         """True when every planned window was synced (False when the budget ran out)."""
         return not self.is_cut_short and self.windows_done == self.windows_planned
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """The part of sync_state that window planning reads."""
-
-    watermark: datetime | None = None
-    covered_from: datetime | None = None
-    history_start: date | None = None
-
-
-def plan_windows(
-    coverage: Coverage,
-    *,
-    tz: ZoneInfo,
-    request: SyncRequest,
-    lookback_days: int,
-    initial_days: int,
-    changed_days: Collection[date] = (),
-) -> list[Window]:
-    """The windows a run should fetch, in the order it should fetch them.
-
-    `changed_days` (days the upstream says changed) are fetched after the recent days, oldest
-    first, when they lie inside the synced range; days outside it are left to the history
-    backfill, so coverage stays contiguous. An explicit `--until` range ignores them.
-    """
-    today = request.now.astimezone(tz).date()
-    last = min(request.until, today) if request.until else today
-    floor = _history_floor(coverage, request.since, today - timedelta(days=initial_days - 1))
-    if request.until is not None:
-        first = request.since or (_recent_start(coverage, tz, lookback_days) or floor)
-        days = list(_days(first, last))
-    elif coverage.watermark is None or coverage.covered_from is None:
-        days = list(reversed(list(_days(floor, last))))
-    else:
-        recent_start = _recent_start(coverage, tz, lookback_days) or floor
-        recent = list(_days(recent_start, last))
-        oldest = coverage.covered_from.astimezone(tz).date()
-        older = [d for d in _days(floor, oldest - timedelta(days=1)) if d < recent_start]
-        changed = sorted(d for d in set(changed_days) if oldest <= d < recent_start)
-        days = recent + changed + list(reversed(older))
-    return [Window.for_day(d, tz) for d in days]
-
-
-def _history_floor(coverage: Coverage, since: date | None, default: date) -> date:
-    candidates = [d for d in (since, coverage.history_start) if d is not None]
-    return min(candidates) if candidates else default
-
-
-def _recent_start(coverage: Coverage, tz: ZoneInfo, lookback_days: int) -> date | None:
-    if coverage.watermark is None:
-        return None
-    return coverage.watermark.astimezone(tz).date() - timedelta(days=lookback_days)
-
-
-def _days(first: date, last: date) -> Iterable[date]:
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
-def extend_coverage(coverage: Coverage, window: Window, now: datetime) -> Coverage:
-    """The coverage after `window` was synced: grown only where it stays contiguous."""
-    end = min(window.end, now)
-    wm, cf = coverage.watermark, coverage.covered_from
-    if wm is None or cf is None:
-        return replace(coverage, watermark=end, covered_from=window.start)
-    if window.start <= wm < end:
-        wm = end
-    if window.start < cf <= window.end:
-        cf = window.start
-    return replace(coverage, watermark=wm, covered_from=cf)
 
 
 def sync_source(
@@ -195,7 +110,7 @@ def sync_source(
         raise
     pending = None
     if request.until is None and not outcome.is_cut_short:
-        recent = _recent_start(coverage, connector.timezone(), lookback_days)
+        recent = lookback_start(coverage, connector.timezone(), lookback_days)
         pending = _pending_after(state, run_plan, windows, outcome, recent_start=recent)
     _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete, pending=pending)
     return outcome

@@ -1,48 +1,16 @@
-"""The anomaly detector: a causal, seasonal, robust score for every point of a series.
-
-Every point is judged only from the points before it, exactly as the hourly job sees it:
-
-- **Expected value** = level x seasonal factor. The factor comes from a profile over the week
-  (`seasonal`, robust to incidents), refitted every local day (every week once a month of
-  history is in). The level is a ratio of sums over the last day (up to a week for sparse
-  series) of the *cleaned* history, in which anomalous points were replaced by their
-  expected values, so an incident does not teach the detector that incidents are normal.
-- **Spread** from a fitted variance model (`noise`): multiplicative noise plus counting noise
-  with a Poisson-aware floor for counts and amounts; log scale for ratios such as CPC or ROAS.
-  It is widened while history is short.
-- **Evidence**: a point is anomalous when it is far out on its own (|z| ≥ `point_z`), or when
-  it continues a run of same-direction deviations whose CUSUM passed `run_h` (a 30 % drop for
-  twelve hours is obvious although no single hour is). Every point of an incident is flagged
-  while it lasts.
-- **Level shifts**: a run that lasts `adapt_*` (a day for hourly series) is taken as the new
-  normal: the level is re-based and alerts stop. A drop to (almost) zero is an outage, not a
-  new normal, and is flagged for up to a week. After re-basing, a point that fits the old
-  level better is not an anomaly (the incident ended), and two such points restore it.
-- **Short history** is not guessed at: nothing is judged in the first `warmup` (a week of
-  hourly data, two weeks of daily data), and the spread is widened for a while after.
-
-`Scores.score` is in [0, 1]: 1 - 2^-e, where e is the evidence relative to the default
-thresholds, so 0.5 is the default line. A missing point in a series that should have data is
-judged as a zero (and flagged as missing): a tracking outage is an insight too. Where a series
-never has data (the nights of a business-hours export), a missing point is not judged.
-"""
+"""The anomaly detector's causal pass over one series; `detection` says what it does."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
+from dpo.insights import evidence, seasonal
 from dpo.insights import noise as noise_mod
-from dpo.insights import seasonal
+from dpo.insights.detection import SPECS, DetectorConfig, Scores, Series, is_integer_valued
 from dpo.insights.noise import Noise
 from dpo.vocab import Grain
-
-Floats = npt.NDArray[np.float64]
-Ints = npt.NDArray[np.int64]
-Bools = npt.NDArray[np.bool_]
 
 _Z_CLIP = 6.0  # one extreme point adds at most this much to a run's evidence
 _HUBER_CLEAN = 2.5  # unflagged points enter the history clipped to ±2.5 sd
@@ -57,90 +25,12 @@ _CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
 # Relative changes the run detectors look for: one CUSUM each.
 _ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
 _LOG_ALTERNATIVES = (-0.4, 0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """The detector's thresholds. `sensitivity` scales them all: 2 alerts more, 0.5 less."""
-
-    sensitivity: float = 1.0
-    point_z: float = 5.0
-    run_h: float = 8.0
-    normal_z: float = 1.5
-    adapt_hours: int = 24
-    adapt_days: int = 3
-    outage_hours: int = 168
-    outage_days: int = 7
-    tolerance: float = 0.5  # how far towards the neighbouring hours' values (0…1)
-
-
-@dataclass(frozen=True)
-class GrainSpec:
-    """What differs between hourly and daily series."""
-
-    slots: int
-    per_day: int
-    warmup: int  # positions before the first judgement
-    profile_window: int
-    noise_window: int
-    level_unit: int  # the level's window is a whole number of these (a day, a week)
-    level_units_max: int
-    early_days: float  # spread x (1 + early_days / days of history)
-    revert_window: int
-    half_life: float  # of the profile's weights
-    # Thresholds x this: a daily series has 24 times fewer points to raise false alarms on,
-    # so the same alarm rate per month allows lower thresholds.
-    threshold_scale: float = 1.0
-
-
-SPECS = {
-    Grain.hour: GrainSpec(168, 24, 168, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24),
-    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8),
-}
 _LEVEL_EVENTS = 100.0  # the level's window holds at least this many events, if it can
 
 
-@dataclass(frozen=True)
-class Series:
-    """A regular series: values (NaN = missing) with their seasonal slots and local days."""
-
-    values: Floats
-    slots: Ints
-    days: Ints
-    grain: Grain
-    is_log: bool = False
-    volume: Floats | None = None  # counts behind a ratio (log series only)
-
-
-@dataclass
-class Scores:
-    """What the detector says about every point of a series."""
-
-    expected: Floats
-    z: Floats
-    evidence: Floats
-    is_anomaly: Bools
-    is_missing: Bools
-    is_judged: Bools
-    noise: Noise | None = None
-    history_days: float = 0.0
-    adapted_at: list[int] = field(default_factory=list)
-
-    @property
-    def score(self) -> Floats:
-        """Evidence mapped to [0, 1]; 0.5 is the default threshold."""
-        return 1.0 - np.exp2(-np.maximum(self.evidence, 0.0))
-
-
 def detect(series: Series, config: DetectorConfig | None = None) -> Scores:
-    """Score every point of `series` causally (see the module docstring)."""
+    """Score every point of `series` causally (see `detection`)."""
     return _Detector(series, config or DetectorConfig()).run()
-
-
-def is_integer_valued(values: Floats) -> bool:
-    """True when every present value is a whole number (counts)."""
-    present = values[~np.isnan(values)]
-    return bool(len(present)) and bool(np.all(np.abs(present - np.round(present)) < 1e-9))
 
 
 class _Detector:
@@ -321,67 +211,25 @@ class _Detector:
         scale = self.spec.threshold_scale
         run_h = cfg.run_h * scale
         run = 0.0
+        is_log, var = self.s.is_log, self.llr_var * self.widen * self.widen
         for j, q in enumerate(self.alternatives):
-            llr = info * (self._llr_log(z, sd, q) if self.s.is_log else self._llr(value, e, q))
-            c = max(0.0, self.cusum[j] + llr)
+            step = info * (
+                evidence.llr_log(z, sd, q)
+                if is_log
+                else evidence.llr(self.noise, value, e, q, var=var)
+            )
+            c = max(0.0, self.cusum[j] + step)
             # A point continues a run only if it looks like the change at least a little (a
             # quarter of the evidence a point right at the changed level would give): the
             # first ordinary hour after an outage is not part of it.
-            if llr > 0 and llr >= _CONTINUE_SHARE * info * self._typical_llr(e, sd, q):
+            typical = evidence.typical_llr(self.noise, e, sd, q, is_log=is_log, var=var)
+            if step > 0 and step >= _CONTINUE_SHARE * info * typical:
                 run = max(run, c / run_h)
             else:  # a point that does not continue the run weakens it
                 c = min(c, 0.5 * run_h)
             self.cusum[j] = c
-        return max(abs(self._point_z(t, e, z, sd)) / (cfg.point_z * scale), run)
-
-    def _point_z(self, t: int, e: float, z: float, sd: float) -> float:
-        """A high value's z from a gamma tail (matching mean and variance), not a normal one.
-
-        Sparse amounts are skewed: four orders in an hour that expects a third of one happen
-        every few months; a normal tail would call them a 7-sigma event.
-        """
-        if self.s.is_log or z <= 3.0 or e <= 0:
-            return z
-        from scipy.special import gammaincc, ndtri
-
-        shape, scale = (e / sd) ** 2, sd * sd / e
-        tail = float(gammaincc(shape, float(self.y[t]) / scale))
-        return min(z, float(-ndtri(max(tail, 1e-300))))
-
-    def _llr(self, y: float, e: float, q: float) -> float:
-        """Quasi-log-likelihood ratio of "expected x (1+q)" against "expected", for y.
-
-        With variance V(m) = κ²(c²m² + um): exact Poisson for counts (c = 0), log-normal-like
-        for large volumes, so a run of empty hours in a sparse series and a 30 % drop in a big
-        one both build evidence at the right speed.
-        """
-        assert self.noise is not None
-        if e <= 0:
-            return 0.0
-        var = self.llr_var * self.widen * self.widen
-        return (self._quasi(y, e * (1 + q)) - self._quasi(y, e)) / var
-
-    def _quasi(self, y: float, m: float) -> float:
-        """∫ (y - m) / (c²m² + um) dm, up to a constant."""
-        n = self.noise
-        assert n is not None
-        u, c2 = n.u, n.c * n.c
-        if c2 == 0:
-            return (y * math.log(m) - m) / u
-        return (y / u) * (math.log(m) - math.log(u + c2 * m)) - math.log1p(c2 * m / u) / c2
-
-    def _typical_llr(self, e: float, sd: float, q: float) -> float:
-        """The evidence a point right at the changed level would give."""
-        if self.s.is_log:
-            delta = math.log(1 + q) / sd if sd > 0 else 0.0
-            return 0.5 * delta * delta
-        return self._llr(e * (1 + q), e, q)
-
-    @staticmethod
-    def _llr_log(z: float, sd: float, q: float) -> float:
-        """Gaussian log-likelihood ratio of a shift by log(1+q) on the log scale."""
-        delta = math.log(1 + q) / sd
-        return delta * z - 0.5 * delta * delta
+        own = evidence.point_z(float(self.y[t]), e, z, sd, is_log=is_log)
+        return max(abs(own) / (cfg.point_z * scale), run)
 
     def _track_run(self, t: int, *, flagged: bool, z: float, e: float, level: float) -> None:
         """Follow the current run of same-direction deviations; re-base once it lasts.
@@ -492,11 +340,12 @@ class _Detector:
             self.profile = seasonal.hourly_profile(history)
         else:
             self.profile = seasonal.daily_profile(history)
-        slots = self.s.slots[lo:t]
-        seen = np.bincount(slots, minlength=self.spec.slots)
-        present = np.bincount(slots[~np.isnan(self.y[lo:t])], minlength=self.spec.slots)
-        self.reported = np.where(seen > 0, present / np.maximum(seen, 1), 1.0)
-        self.noise = self._fit_noise(t) or self.noise or self._default_noise(lo, t)
+        self.reported = seasonal.reported_share(self.y[lo:t], self.s.slots[lo:t], self.spec.slots)
+        self.noise = (
+            self._fit_noise(t)
+            or self.noise
+            or noise_mod.default_for(self.y[lo:t], is_log=self.s.is_log, is_integer=self.is_integer)
+        )
         kappa = self.noise.kappa
         if self.is_integer and self.noise.c == 0:
             kappa = max(kappa, 1.0)  # counts are at least Poisson-noisy
@@ -518,25 +367,13 @@ class _Detector:
         if np.count_nonzero(~np.isnan(causal)) >= 3 * self.spec.per_day:
             expected = causal
         else:
-            expected = self._in_sample(lo, t)
+            profile = self.profile[self.s.slots[lo:t]]
+            expected = seasonal.in_sample(self.clean[lo:t], profile, self.spec.level_unit)
         y = np.where(self.out.is_anomaly[lo:t], np.nan, self.y[lo:t])  # known incidents out
         if self.s.is_log:
             return noise_mod.fit_log(y, expected, self.vol[lo:t])
         unit = noise_mod.event_size(self.y[self.start : t], is_integer=self.is_integer)
         return noise_mod.fit_linear(y, expected, is_integer=self.is_integer, min_unit=0.5 * unit)
-
-    def _in_sample(self, lo: int, t: int) -> Floats:
-        """Expected values of the warm-up from its own centered level (a first guess only)."""
-        p = self.profile[self.s.slots[lo:t]]
-        level = seasonal.centered_mean(self.clean[lo:t] / p, self.spec.level_unit, min_share=0.5)
-        return level * p
-
-    def _default_noise(self, lo: int, t: int) -> Noise:
-        present = self.y[lo:t][~np.isnan(self.y[lo:t])]
-        typical = float(np.median(present)) if len(present) else 1.0
-        return noise_mod.default_noise(
-            is_log=self.s.is_log, is_integer=self.is_integer, typical=typical
-        )
 
     def _level_window(self, lo: int, t: int) -> int:
         """A whole number of days (weeks) holding about _LEVEL_EVENTS events."""

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from dpo.insights.anomalies import Scores
+from dpo.insights.detection import Scores
 from dpo.insights.series import KpiSeries, Scope
 from dpo.kpis import KPIS
 from dpo.vocab import Grain

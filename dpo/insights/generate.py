@@ -24,8 +24,10 @@ from sqlmodel import Session
 
 from dpo import localdays
 from dpo.insights import incidents, series
-from dpo.insights.anomalies import DetectorConfig, Series, detect
+from dpo.insights.anomalies import detect
+from dpo.insights.detection import DetectorConfig, Series
 from dpo.insights.findings import Finding, findings_of
+from dpo.insights.goal_risk import goal_risks
 from dpo.insights.store import InsightDraft, SaveResult, save_insights
 from dpo.settings import InsightsSettings
 from dpo.storage import tables
@@ -75,7 +77,6 @@ def generate_org(
 ) -> GenerateOutcome:
     """Find, word and save one organization's insights, in one transaction."""
     from dpo.insights import recommend, trends
-    from dpo.insights.pacing import goal_risks
 
     outcome = GenerateOutcome()
     with Session(engine) as session, session.begin():

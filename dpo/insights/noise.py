@@ -107,6 +107,13 @@ def default_noise(*, is_log: bool, is_integer: bool, typical: float) -> Noise:
     return Noise(False, 0.3, unit, is_integer=is_integer)
 
 
+def default_for(values: Floats, *, is_log: bool, is_integer: bool) -> Noise:
+    """`default_noise` for a history of `values` (their median as the typical value)."""
+    present = values[~np.isnan(values)]
+    typical = float(np.median(present)) if len(present) else 1.0
+    return default_noise(is_log=is_log, is_integer=is_integer, typical=typical)
+
+
 def fit_linear(
     y: Floats, expected: Floats, *, is_integer: bool, min_unit: float = 0.0
 ) -> Noise | None:

@@ -190,6 +190,19 @@ def centered_mean(y: Floats, width: int, *, min_share: float) -> Floats:
     return np.where(enough, total / np.maximum(count, 1), np.nan)
 
 
+def in_sample(clean: Floats, profile: Floats, width: int) -> Floats:
+    """Expected values of a warm-up from its own centered level (a first guess only);
+    `profile` is the seasonal factor at each point."""
+    return centered_mean(clean / profile, width, min_share=0.5) * profile
+
+
+def reported_share(values: Floats, slots: Ints, n_slots: int) -> Floats:
+    """The share of each slot's points that have a value (1 for a slot without points)."""
+    seen = np.bincount(slots, minlength=n_slots)
+    present = np.bincount(slots[~np.isnan(values)], minlength=n_slots)
+    return np.where(seen > 0, present / np.maximum(seen, 1), 1.0)
+
+
 def _normalized(profile: Floats) -> Floats:
     profile = np.maximum(profile, _MIN_FACTOR)
     return np.asarray(profile / profile.mean(), dtype=np.float64)

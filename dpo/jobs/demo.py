@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from dpo.connectors.demo import DemoConnector, Incident
 from dpo.errors import NotFoundError
-from dpo.ingest.sync import SyncRequest
+from dpo.ingest.plan import SyncRequest
 from dpo.insights.store import InsightPublic, list_insights
 from dpo.jobs.aggregate import RangeProgress, run_aggregate
 from dpo.jobs.insights import run_insights

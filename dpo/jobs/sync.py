@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 from dpo import connectors
 from dpo.connectors.base import Connector
 from dpo.errors import ConfigError, InvalidInputError, NotFoundError
-from dpo.ingest.sync import OnWindow, SyncRequest, sync_source
+from dpo.ingest.plan import SyncRequest
+from dpo.ingest.sync import OnWindow, sync_source
 from dpo.jobs.runner import (
     HEALTHY,
     JobResult,

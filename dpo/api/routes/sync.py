@@ -11,7 +11,7 @@ from dpo.api.errors import responses
 from dpo.api.models import SyncRequestBody, SyncRun, SyncStarted
 from dpo.connectors import SourceKind
 from dpo.errors import InvalidInputError, LockHeldError
-from dpo.ingest.sync import SyncRequest
+from dpo.ingest.plan import SyncRequest
 from dpo.jobs.sync import start_sync
 from dpo.settings import get_settings
 from dpo.storage.models import utcnow
