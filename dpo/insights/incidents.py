@@ -44,7 +44,7 @@ KPI_ORDER = (
     "conversion_rate",
     "aov",
 )
-MONEY_KPIS = {"spend", "revenue", "attributed_revenue", "refunds"}
+MONEY_KPIS = {k.name for k in KPIS.values() if k.is_additive and k.unit == "money"}
 CRITICAL_SHARE = 0.10  # of a typical day's money
 WARNING_SHARE = 0.01
 NEGLIGIBLE_SHARE = 0.002  # below this an anomaly is not worth an alert
