@@ -188,7 +188,8 @@ def child_peak_rss(n: int) -> float:
 
 def memory_child(n: int) -> None:
     """Runs in the child: sync n rows from a synthetic upstream, print peak RSS in MB."""
-    from dpo.connectors.base import Budget, Connector, FactRow, SourceSpec, Window
+    from dpo.connectors.base import Budget, Connector, FactRow, Role, SourceSpec, Window
+    from dpo.connectors.settings import ConnectorSettings
     from dpo.ingest.plan import SyncRequest
     from dpo.ingest.sync import sync_source
     from dpo.storage.db import get_engine, upgrade
@@ -198,6 +199,11 @@ def memory_child(n: int) -> None:
 
     class Synthetic(Connector):
         kind = "demo"
+        summary = "a synthetic ad platform"
+        account_help = "anything"
+        role = Role.ads
+        settings_model = ConnectorSettings
+        metrics = frozenset({"impressions", "clicks", "spend"})
 
         def fetch_window(
             self, window: Window, *, now: datetime, budget: Budget

@@ -125,8 +125,6 @@ class FactRow:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FactRow) and self._key() == other._key()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
-
     def __repr__(self) -> str:
         metrics = ", ".join(f"{k}={v!r}" for k, v in self.metrics.items() if v is not None)
         return (
