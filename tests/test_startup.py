@@ -23,7 +23,7 @@ from dpo.cli.main import COMMANDS, load_command
 from dpo.config import configure
 from dpo.settings import Settings
 from dpo.storage import db as dbmod
-from dpo.storage.quick import SCHEMA_HEAD
+from dpo.storage.quick import schema_head
 from tests.conftest import CliInvoker, Clock, Database, subprocess_env
 from tests.test_sync import setup_org
 
@@ -77,7 +77,7 @@ def test_every_command_is_listed_and_shows_its_help(cli: CliInvoker) -> None:
 
 
 def test_schema_head_is_the_newest_migration() -> None:
-    assert dbmod.head_revision() == SCHEMA_HEAD, "update SCHEMA_HEAD in dpo/storage/quick.py"
+    assert dbmod.head_revision() == schema_head(), "name the migration file NNNN_<message>.py"
 
 
 @pytest.mark.parametrize("toml_url", [None, "sqlite:////srv/toml.db"])
@@ -192,7 +192,7 @@ def test_jobs_list_upgrades_an_older_sqlite_database(cli: CliInvoker, isolated: 
     command.upgrade(dbmod.alembic_config(engine), "0001")
     dbmod.reset_caches()
     assert cli.ok("jobs", "list").stdout.strip() == "No jobs have run yet."
-    assert dbmod.current_revision(dbmod.get_engine()) == SCHEMA_HEAD
+    assert dbmod.current_revision(dbmod.get_engine()) == schema_head()
 
 
 def test_jobs_list_on_uninitialised_postgres_asks_for_init(

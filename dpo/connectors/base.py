@@ -72,7 +72,7 @@ class Budget:
 MetricValue = int | Decimal | None
 
 
-class FactRow:
+class FactRow:  # noqa: PLW1641 - mutable, so unhashable (as the dataclass it replaced)
     """One fact as a connector reports it: its period and segment, and its metrics by name.
 
     Metrics are those of `dpo.metrics`, given as keywords (`FactRow(Grain.hour, start,

@@ -2,7 +2,7 @@
 
 SQLAlchemy, SQLModel and alembic take ≈ 0.4 s to import — several times what `dpo jobs list`
 needs in all. `reader()` opens the configured database with sqlite3 or psycopg2 directly when
-its schema is already at `SCHEMA_HEAD`; anything else (no database file yet, an older schema, a
+its schema is already at `schema_head()`; anything else (no database file yet, an older schema, a
 server that refuses, a URL the bare driver cannot read) takes the full path, `ready_engine()`,
 which creates or upgrades SQLite and explains what is wrong with PostgreSQL.
 
@@ -14,13 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from dpo.config import configured_database_url
 
-# The newest migration; tests/test_storage.py checks it against alembic's head.
-SCHEMA_HEAD = "0003"
+VERSIONS = Path(__file__).parent / "migrations" / "versions"
+
+
+@cache
+def schema_head() -> str:
+    """The newest migration's revision, without alembic: migration files are named
+    `NNNN_<message>.py` for revision NNNN (tests/test_startup.py checks it against alembic)."""
+    return max(p.name[:4] for p in VERSIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
 
 
 class Reader:
@@ -104,7 +111,7 @@ def _open_postgres(dsn: str) -> tuple[Reader, Any] | None:
 
 def _at_head(quick: Reader, connection: Any, errors: type[Exception]) -> tuple[Reader, Any] | None:
     try:
-        if quick.value("SELECT version_num FROM alembic_version") == SCHEMA_HEAD:
+        if quick.value("SELECT version_num FROM alembic_version") == schema_head():
             return quick, connection
     except errors:
         pass  # no dpo schema yet
