@@ -78,9 +78,7 @@ def run_sync(
     job = f"sync {kind}"
     monitoring.ping(job, "start")
     try:
-        results = _sync_sources(
-            job, kind, request, org_slugs=org_slugs, shard=shard, progress=progress
-        )
+        results = _sync_sources(kind, request, org_slugs=org_slugs, shard=shard, progress=progress)
     except BaseException:
         monitoring.ping(job, "fail")
         raise
@@ -100,24 +98,11 @@ def start_sync(kind: str, org_slug: str, request: SyncRequest) -> list[JobResult
         pairs = sources_to_sync(session, kind, org_slugs=[org_slug])
     if not pairs:
         raise NotFoundError(f"organization {org_slug!r} has no enabled {kind} source")
-    connector_cls = connectors.connector_class(kind)
-    started = []
-    for source, org in pairs:
-        target, body = _sync_job(
-            engine,
-            f"sync {kind}",
-            connector_cls=connector_cls,
-            source=source,
-            org=org,
-            request=request,
-            progress=None,
-        )
-        started.append(start_in_thread(engine, target, body))
-    return started
+    jobs = _sync_jobs(engine, connectors.connector_class(kind), pairs, request, progress=None)
+    return [start_in_thread(engine, target, body) for target, body in jobs]
 
 
 def _sync_sources(
-    job: str,
     kind: str,
     request: SyncRequest,
     *,
@@ -137,19 +122,32 @@ def _sync_sources(
         )
     if shard is not None:
         pairs = [(s, o) for s, o in pairs if shard.owns(o.slug)]
-    results = []
-    for source, org in pairs:
-        target, body = _sync_job(
+    jobs = _sync_jobs(engine, connector_cls, pairs, request, progress=progress)
+    return [run_job(engine, target, body) for target, body in jobs]
+
+
+def _sync_jobs(
+    engine: Engine,
+    connector_cls: type[Connector],
+    pairs: Sequence[tuple[Source, Organization]],
+    request: SyncRequest,
+    *,
+    progress: WindowProgress | None,
+) -> list[tuple[JobTarget, Callable[[], Work]]]:
+    """Each source's sync as a job: its lock and label (the same for cron and the API), and
+    body."""
+    return [
+        _sync_job(
             engine,
-            job,
+            f"sync {connector_cls.kind}",
             connector_cls=connector_cls,
             source=source,
             org=org,
             request=request,
             progress=progress,
         )
-        results.append(run_job(engine, target, body))
-    return results
+        for source, org in pairs
+    ]
 
 
 def _sync_job(
