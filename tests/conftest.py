@@ -3,6 +3,9 @@
 PostgreSQL tests use DPO_TEST_PG_URL (default: the local server's `test` database), each in a
 fresh schema. Without a server they skip with the reason shown, unless DPO_TEST_REQUIRE_PG=1
 (as in CI), where they fail.
+
+The suite runs in parallel (pytest-xdist, see pyproject): nothing here may be shared between
+tests but the PostgreSQL server, and nothing may depend on how fast a busy machine is.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
@@ -24,6 +29,24 @@ from dpo.storage import db as dbmod
 
 PG_URL = os.environ.get("DPO_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("DPO_TEST_REQUIRE_PG") == "1"
+
+# One BLAS thread per process (this one, and the `dpo` processes tests start, which inherit the
+# environment; numpy is not loaded yet). With several xdist workers, servers and their forecasts
+# sharing two cores, each library's own pool of spinning threads made a forecast minutes slow.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+# No per-example deadline: on two cores shared by three xdist workers, servers and browsers, an
+# example that takes 20 ms alone can take 200. Examples are still bounded by their count.
+hypothesis.settings.register_profile("dpo", deadline=None)
+hypothesis.settings.load_profile("dpo")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (stable otherwise): xdist hands modules out in this order, so the
+    long ones start at once and the short ones fill in around them, instead of one long module
+    starting last while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -54,11 +77,13 @@ class Database:
     def engine(self) -> sa.Engine:
         return dbmod.get_engine(self.url)
 
-    def scalar(self, sql: str, **params: object) -> object:
+    # Any: what a column holds depends on the query (and on the backend: SQLite gives text for
+    # timestamps), as with any DB-API row.
+    def scalar(self, sql: str, **params: object) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(sql), params).scalar()
 
-    def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+    def rows(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(sa.text(sql), params)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,7 +76,9 @@ def test_unknown_org_is_one_line_and_exit_2(cli: CliInvoker, database: Database)
     assert "Traceback" not in result.output
 
 
-def test_unreachable_database_is_a_configuration_error(cli: CliInvoker, monkeypatch) -> None:
+def test_unreachable_database_is_a_configuration_error(
+    cli: CliInvoker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DPO_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")
     result = cli("orgs", "list")
     assert result.exit_code == 3
@@ -84,7 +87,9 @@ def test_unreachable_database_is_a_configuration_error(cli: CliInvoker, monkeypa
     assert "Traceback" not in result.output
 
 
-def test_uninitialised_postgres_asks_for_init(cli: CliInvoker, pg_url: str, monkeypatch) -> None:
+def test_uninitialised_postgres_asks_for_init(
+    cli: CliInvoker, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DPO_DATABASE_URL", pg_url)
     result = cli("orgs", "list")
     assert result.exit_code == 3
@@ -94,12 +99,12 @@ def test_uninitialised_postgres_asks_for_init(cli: CliInvoker, pg_url: str, monk
     assert json.loads(cli.ok("orgs", "list", "--json").stdout) == []
 
 
-def test_sqlite_is_created_on_first_use(cli: CliInvoker, isolated) -> None:
+def test_sqlite_is_created_on_first_use(cli: CliInvoker, isolated: Path) -> None:
     assert json.loads(cli.ok("orgs", "list", "--json").stdout) == []
     assert (isolated / "dpo.db").exists()
 
 
-def test_password_never_shown(cli: CliInvoker, monkeypatch) -> None:
+def test_password_never_shown(cli: CliInvoker, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DPO_DATABASE_URL", "postgresql://u:s3cretpw@127.0.0.1:1/x")
     result = cli("orgs", "list")
     assert result.exit_code == 3
@@ -107,7 +112,7 @@ def test_password_never_shown(cli: CliInvoker, monkeypatch) -> None:
 
 
 def test_unexpected_errors_show_no_traceback_unless_debug(
-    cli: CliInvoker, database: Database, monkeypatch
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dpo.resources.orgs
 

@@ -12,7 +12,8 @@ WEEK = np.array([1.0, 1.0, 1.0, 1.0, 0.95, 0.6, 0.7])
 def history(days: int, *, seed: int = 0, noise: float = 0.08) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(days)
-    return 1000 * WEEK[t % 7] * (1 + 0.002 * t) * np.exp(rng.normal(0, noise, days))
+    series: np.ndarray = 1000 * WEEK[t % 7] * (1 + 0.002 * t) * np.exp(rng.normal(0, noise, days))
+    return series
 
 
 def test_ets_follows_the_week_and_its_intervals_cover_the_truth() -> None:

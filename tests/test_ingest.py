@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +18,9 @@ from dpo.connectors.base import FactRow, SourceSpec, Window
 from dpo.errors import DpoError
 from dpo.ingest.sync import fact_tuples
 from dpo.storage import tables
-from dpo.storage.facts import FACT_COLUMNS, replace_facts
+from dpo.storage.facts import replace_facts
 from dpo.storage.models import Organization, Source
+from dpo.storage.tables import FACT_COLUMNS
 from dpo.vocab import Grain
 from tests.conftest import Database
 
@@ -190,7 +192,7 @@ def test_connector_rows_map_onto_the_fact_columns() -> None:
     values: dict[str, Any] = {name: f"v-{name}" for name in (*keys, *metrics.NAMES)}
     row = FactRow(Grain.day, START, **values)
     values.update(grain=Grain.day, period_start=START)
-    (mapped,) = fact_tuples([row], spec, Window.for_day(START.date(), UTC))
+    (mapped,) = fact_tuples([row], spec, Window.for_day(START.date(), ZoneInfo("UTC")))
     expected = {**values, "grain": "day", "source_id": 7, "org_id": 3}
     assert dict(zip(FACT_COLUMNS, mapped, strict=True)) == expected
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from dpo.connectors.demo import CAMPAIGNS
 from dpo.jobs.demo import run_demo
@@ -15,7 +16,7 @@ from tests.conftest import CliInvoker, Database
 NOW = datetime(2026, 3, 20, 12, 30, tzinfo=UTC)
 
 
-def insights(db: Database) -> list[tuple[object, ...]]:
+def insights(db: Database) -> list[tuple[Any, ...]]:
     return db.rows(
         "SELECT kind, severity, kpi, campaign, status, fingerprint FROM insight ORDER BY id"
     )

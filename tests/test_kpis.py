@@ -54,7 +54,7 @@ def test_ratios_come_from_summed_parts_not_averages() -> None:
 
 
 def test_org_and_segment_levels() -> None:
-    parts = {
+    parts: dict[str, Decimal | int | None] = {
         "spend": Decimal(100),
         "revenue": Decimal(300),
         "attributed_revenue": Decimal(450),

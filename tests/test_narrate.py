@@ -50,7 +50,7 @@ SAYS = (
 
 
 def settings(url: str, **kw: object) -> OpenAISettings:
-    return OpenAISettings(api_key_env="TEST_OPENAI_KEY", base_url=url, **kw)  # type: ignore[arg-type]
+    return OpenAISettings(api_key_env="TEST_OPENAI_KEY", base_url=url, **kw)
 
 
 @pytest.fixture(autouse=True)

@@ -85,7 +85,7 @@ def test_the_first_report_aggregates_and_the_next_reads_the_rollups(
     cli: CliInvoker, synced: Database
 ) -> None:
     def aggregate_runs() -> int:
-        return int(synced.scalar("SELECT count(*) FROM job_run WHERE job = 'aggregate daily'"))  # type: ignore[arg-type]
+        return int(synced.scalar("SELECT count(*) FROM job_run WHERE job = 'aggregate daily'"))
 
     assert aggregate_runs() == 0
     report_json(cli, *PERIOD)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,9 @@ def test_orgs_add_list_show(cli: CliInvoker, acme: Database) -> None:
     assert "acme" in table and "America/New_York" in table
 
 
-def test_sources_add_and_list(cli: CliInvoker, acme: Database, monkeypatch) -> None:
+def test_sources_add_and_list(
+    cli: CliInvoker, acme: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACME_META_TOKEN", "EAAB-very-secret")
     added = json.loads(
         cli.ok(
@@ -72,7 +75,7 @@ def test_sources_add_and_list(cli: CliInvoker, acme: Database, monkeypatch) -> N
 
 
 def test_secret_file_is_stored_as_an_absolute_reference(
-    cli: CliInvoker, acme: Database, tmp_path, monkeypatch
+    cli: CliInvoker, acme: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "woo.secret").write_text("ck_1:cs_2\n")
     monkeypatch.chdir(tmp_path)

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,7 +52,7 @@ def test_a_killed_sync_loses_nothing_and_the_rerun_completes(
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     partial = database.scalar("SELECT count(*) FROM fact")
-    assert 0 < partial < 20 * 24  # type: ignore[operator]
+    assert 0 < partial < 20 * 24
     assert database.scalar("SELECT status FROM job_run") == "running"  # died without a word
 
     rerun = dpo(
@@ -81,7 +81,9 @@ def test_a_killed_sync_loses_nothing_and_the_rerun_completes(
 def test_two_concurrent_syncs_of_one_source_one_exits_75(
     cli: CliInvoker, database: Database, isolated: Path
 ) -> None:
-    setup_org(cli, "ga", settings=("latency_seconds=0.25",))
+    # The first holds the lock for 10 windows of a second each: time for the second to start,
+    # even on a busy machine.
+    setup_org(cli, "ga", settings=("latency_seconds=1",))
     first = dpo(
         database, isolated, "sync", "demo", "--since", "2026-01-01", "--until", "2026-01-10"
     )
@@ -151,7 +153,6 @@ def test_a_slow_upstream_with_a_budget_exits_75_having_committed_whole_windows(
     cli: CliInvoker, database: Database, isolated: Path
 ) -> None:
     setup_org(cli, "woo", settings=("latency_seconds=0.8",))
-    started = time.monotonic()
     proc = dpo(
         database,
         isolated,
@@ -166,11 +167,14 @@ def test_a_slow_upstream_with_a_budget_exits_75_having_committed_whole_windows(
         "--quiet",
     )
     _, err = proc.communicate(timeout=60)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 75, err
     assert "time budget spent after" in err
-    assert elapsed < 5 + 4  # the budget, plus interpreter start-up and a margin
+    # Timed by the run itself: the interpreter's start-up, seconds on a busy machine, is not
+    # the budget's to account for.
+    ((started, finished),) = database.rows("SELECT started_at, finished_at FROM job_run")
+    took = datetime.fromisoformat(str(finished)) - datetime.fromisoformat(str(started))
+    assert took < timedelta(seconds=5 + 2)  # the budget, and the window it was in
     hours = database.rows("SELECT period_start FROM fact")
     windows = database.scalar("SELECT windows FROM job_run")
-    assert 3 <= windows < 31  # type: ignore[operator]
-    assert len(hours) == 24 * windows  # type: ignore[operator]  # whole days only
+    assert 3 <= windows < 31
+    assert len(hours) == 24 * windows  # whole days only

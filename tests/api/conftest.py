@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +17,9 @@ from dpo.api.app import create_app
 from dpo.resources.tokens import create_token
 from dpo.storage.db import session_scope
 from tests.conftest import CliInvoker, Database
+
+if TYPE_CHECKING:
+    import httpx2  # what starlette's TestClient is typed against
 
 ANCHOR = "anchor=2026-01-20"
 
@@ -34,23 +36,23 @@ class Api:
 
     def call(
         self, method: str, url: str, *, who: str | None = "acme", **kwargs: Any
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """A request as `who` (a token name, a raw `Bearer …` value, or None for no token)."""
         headers = dict(kwargs.pop("headers", {}))
         if who is not None:
             headers["Authorization"] = who if " " in who else f"Bearer {self.tokens[who]}"
         return self.client.request(method, url, headers=headers, **kwargs)
 
-    def get(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx.Response:
+    def get(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx2.Response:
         return self.call("GET", url, who=who, **kwargs)
 
-    def post(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx.Response:
+    def post(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx2.Response:
         return self.call("POST", url, who=who, **kwargs)
 
-    def put(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx.Response:
+    def put(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx2.Response:
         return self.call("PUT", url, who=who, **kwargs)
 
-    def delete(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx.Response:
+    def delete(self, url: str, *, who: str | None = "acme", **kwargs: Any) -> httpx2.Response:
         return self.call("DELETE", url, who=who, **kwargs)
 
     def sync(self, org: str, since: str, until: str) -> None:

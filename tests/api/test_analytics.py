@@ -76,7 +76,7 @@ def test_dashboard_days_and_yoy_are_the_reports(api: Api) -> None:
 
 def test_dashboard_brings_rollups_up_to_date_first(synced: Api) -> None:
     def aggregate_runs() -> int:
-        return int(synced.db.scalar("SELECT count(*) FROM job_run WHERE job = 'aggregate daily'"))  # type: ignore[arg-type]
+        return int(synced.db.scalar("SELECT count(*) FROM job_run WHERE job = 'aggregate daily'"))
 
     url = f"/api/analytics/dashboard/acme?since={SINCE}&until={UNTIL}"
     assert aggregate_runs() == 0  # the sync wrote facts only

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def test_tokens_are_shown_once_and_stored_hashed(cli: CliInvoker, database: Data
 def test_token_use_is_noted_and_revoking_is_final(api: Api, cli: CliInvoker) -> None:
     def acme_row() -> dict[str, Any]:
         rows = json.loads(cli.ok("tokens", "list", "--json").stdout)
-        return next(r for r in rows if r["org"] == "acme")  # type: ignore[no-any-return]
+        return next(r for r in rows if r["org"] == "acme")
 
     assert acme_row()["last_used_at"] is None
     assert api.get("/api/organizations").status_code == 200
@@ -135,21 +136,23 @@ def test_jwts_carry_an_organization_or_admin(jwt_api: Api) -> None:
     assert jwt_api.get("/api/goals/acme").status_code == 200  # opaque tokens still work
 
 
-@pytest.mark.parametrize(
-    "token",
-    [
-        signed({"org": "acme", "exp": int(time.time()) - 60}),  # expired
-        "Bearer " + jwt.encode({"org": "acme"}, JWT_KEY, "HS256"),  # never expires
-        signed({"org": "acme"}, key="w" * 40),  # another key
-        signed({"org": "acme"}, key="", algorithm="none"),  # unsigned
-        signed({"org": "nope"}),  # no such organization
-        signed({"sub": "nobody"}),  # neither org nor admin
-        signed({"org": ["acme"]}),
-        "Bearer a.b.c",
-    ],
-)
-def test_bad_jwts_are_401(jwt_api: Api, token: str) -> None:
-    response = jwt_api.get("/api/organizations", who=token)
+# Made when the test runs, not when it is collected: collection may be minutes earlier (or in
+# another xdist worker, which must see the same test ids), and tokens expire.
+BAD_JWTS: dict[str, Callable[[], str]] = {
+    "expired": lambda: signed({"org": "acme", "exp": int(time.time()) - 60}),
+    "never-expires": lambda: "Bearer " + jwt.encode({"org": "acme"}, JWT_KEY, "HS256"),
+    "another-key": lambda: signed({"org": "acme"}, key="w" * 40),
+    "unsigned": lambda: signed({"org": "acme"}, key="", algorithm="none"),
+    "no-such-org": lambda: signed({"org": "nope"}),
+    "neither-org-nor-admin": lambda: signed({"sub": "nobody"}),
+    "org-not-a-string": lambda: signed({"org": ["acme"]}),
+    "not-a-jwt": lambda: "Bearer a.b.c",
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_JWTS))
+def test_bad_jwts_are_401(jwt_api: Api, bad: str) -> None:
+    response = jwt_api.get("/api/organizations", who=BAD_JWTS[bad]())
     assert response.status_code == 401
     assert response.json() == {"detail": "invalid or expired token"}
 

@@ -37,7 +37,7 @@ def test_sync_runs_in_the_background_and_records_its_run(api: Api) -> None:
             3,
         )
         assert job["rows_written"] > 0
-    assert api.db.scalar("SELECT count(*) FROM fact WHERE org_id = 1") > 0  # type: ignore[operator]
+    assert api.db.scalar("SELECT count(*) FROM fact WHERE org_id = 1") > 0
     jobs_cli = api.cli.ok("jobs", "list", "--json").stdout
     assert '"status": "ok"' in jobs_cli
 

@@ -17,8 +17,6 @@ from dpo.api.app import create_app
 from dpo.api.deps import ApiConfig
 from tests.api.conftest import Api
 
-GHOST = {"org": "ghost", "goal": 987654, "run": 876543}
-
 
 @dataclass(frozen=True)
 class Target:
@@ -27,6 +25,9 @@ class Target:
     org: str
     goal: int
     run: int
+
+
+GHOST = Target("ghost", goal=987654, run=876543)
 
 
 @dataclass(frozen=True)
@@ -126,18 +127,18 @@ def send(api: Api, call: Call, who: str) -> Any:
 def test_another_organizations_things_are_unknown(api: Api, method: str, path: str) -> None:
     build = SCOPED[(method, path)]
     api.sync("beta", DAY, DAY)
-    beta_run = int(api.db.scalar("SELECT max(id) FROM job_run"))  # type: ignore[arg-type]
+    beta_run = int(api.db.scalar("SELECT max(id) FROM job_run"))
     beta = Target("beta", api.goals["beta"], beta_run)
     before = snapshot(api, "beta")
 
     refused = send(api, build(beta), "acme")
-    ghost = send(api, build(Target(**GHOST)), "acme")
+    ghost = send(api, build(GHOST), "acme")
 
     # Exactly what a thing that does not exist gets: no data, no hint that beta exists.
     assert refused.status_code == ghost.status_code == 404, refused.text
     expected = ghost.text.replace("ghost", "beta")
-    expected = expected.replace(str(GHOST["goal"]), str(beta.goal))
-    assert refused.text == expected.replace(str(GHOST["run"]), str(beta.run))
+    expected = expected.replace(str(GHOST.goal), str(beta.goal))
+    assert refused.text == expected.replace(str(GHOST.run), str(beta.run))
     assert snapshot(api, "beta") == before
 
     # The same request with beta's own token works: the 404 above came from the scope.

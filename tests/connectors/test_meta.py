@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from tests.conftest import CliInvoker, Clock, Database
 from tests.connectors.harness import MetaHarness
@@ -33,7 +34,7 @@ def add(cli: CliInvoker, meta: MetaHarness, *settings: str, org_tz: str | None =
     cli.ok("sources", "add", "acme", "meta", *meta.source_args(), *extra)
 
 
-def sync_day(cli: CliInvoker, day: str = DAY) -> object:
+def sync_day(cli: CliInvoker, day: str = DAY) -> Result:
     return cli("sync", "meta", "--since", day, "--until", day)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -144,7 +145,7 @@ def test_one_registry_line_gives_a_config_section_and_the_revenue_role(
 
 def test_a_row_with_a_metric_its_connector_does_not_declare_is_refused() -> None:
     spec = SourceSpec(1, 1, "acme", "shop", "s", "shop", "UTC", "EUR")
-    window = Window.for_day(date(2026, 3, 1), UTC)
+    window = Window.for_day(date(2026, 3, 1), ZoneInfo("UTC"))
     good = FactRow(Grain.hour, window.start, orders=2, spend=None)
     bad = FactRow(Grain.hour, window.start + timedelta(hours=1), spend=Decimal(5))
     assert len(list(fact_tuples([good], spec, window, declared=ShopConnector.metrics))) == 1

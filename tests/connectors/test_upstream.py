@@ -9,9 +9,9 @@ import pytest
 
 from dpo.connectors.base import Budget
 from dpo.connectors.meta_api import usage
+from dpo.connectors.settings import UpstreamSettings
 from dpo.connectors.upstream import Fault, Retrier
 from dpo.errors import BudgetSpentError, TryLaterError, UpstreamRefusedError
-from dpo.connectors.settings import UpstreamSettings
 
 
 class Flaky(Exception):

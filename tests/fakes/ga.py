@@ -191,7 +191,7 @@ class FakeGa(FakeUpstream):
                 "sessionCampaignName": campaign or "(not set)",
             }
             key = tuple(values[d] for d in dims)
-            metric = {
+            metric: dict[str, int | Decimal] = {
                 "sessions": row.sessions,
                 "totalUsers": row.users,
                 "keyEvents": row.key_events,

@@ -305,7 +305,7 @@ class FakeMeta(FakeUpstream):
         return self._ok(body)
 
     def _ok(self, body: dict[str, Any]) -> Response:
-        return Response.json(body, **self.usage_headers())
+        return Response.json(body, 200, **self.usage_headers())
 
     def usage_headers(self, regain_minutes: int = 0) -> dict[str, str]:
         account_id = self.account[4:]

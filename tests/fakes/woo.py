@@ -135,7 +135,7 @@ class FakeWoo(FakeUpstream):
         if fields:
             keep = fields.split(",")
             chunk = [{k: v for k, v in o.items() if k in keep} for o in chunk]
-        return Response.json(chunk, **headers)
+        return Response.json(chunk, 200, **headers)
 
     def _invalid(self, name: str) -> Response:
         return Response.json(
