@@ -2,8 +2,9 @@
 
 The rules, restated independently of dpo.rollup.aggregate: an hour fact counts on the local date of
 its start, a day fact on the local date of its middle (start + 12 h); a fact whose currency is
-set and differs from the organization's is left out and counted; revenue, orders and refunds
-of the organization come from its stores, else its GA sources.
+set and differs from the organization's is left out and counted; on a local date, a segment's
+metric is the sum of its day facts where any reported it, else the sum of its hour facts;
+revenue, orders and refunds of the organization come from its stores, else its GA sources.
 """
 
 from __future__ import annotations
@@ -49,26 +50,42 @@ def expected(
     daily: bool,
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     """{(period, source_id, channel, campaign): measures} including totals (source_id 0)."""
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    # Per segment and period, a metric's facts of each grain added up apart: on a day, a day
+    # fact's figure stands for the day and the hours are only its shape.
+    by_grain: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    skipped: dict[Any, int] = {}
     for f in facts:
         if not daily and f["grain"] != "hour":
             continue
         key_time = _period(f, tz) if daily else f["period_start"]
-        total = out.setdefault((key_time, 0, "", ""), {"skipped_facts": 0})
+        skipped.setdefault(key_time, 0)
         if f["currency"] is not None and f["currency"] != currency:
-            total["skipped_facts"] += 1
+            skipped[key_time] += 1
             continue
-        row = out.setdefault(
-            (key_time, f["source_id"], f["channel"], f["campaign"]), {"skipped_facts": 0}
-        )
+        grains = by_grain.setdefault((key_time, f["source_id"], f["channel"], f["campaign"]), {})
+        parts = grains.setdefault(f["grain"], {})
+        for m in (*SUMS, *OWNED):
+            _add(parts, m, f[m])
+    out: dict[tuple[Any, ...], dict[str, Any]] = {
+        (k, 0, "", ""): {"skipped_facts": n} for k, n in skipped.items()
+    }
+    for key, grains in by_grain.items():
+        figure = {
+            m: grains.get("day", {}).get(m)
+            if grains.get("day", {}).get(m) is not None
+            else grains.get("hour", {}).get(m)
+            for m in (*SUMS, *OWNED)
+        }
+        row = out.setdefault(key, {"skipped_facts": 0})
+        total = out[(key[0], 0, "", "")]
+        is_owner = key[1] in owners
         for m in SUMS:
-            _add(row, m, f[m])
-            _add(total, m, f[m])
-        is_owner = f["source_id"] in owners
+            _add(row, m, figure[m])
+            _add(total, m, figure[m])
         for m in OWNED:
-            _add(row, f"source_{m}", f[m])
-            _add(row, m, f[m] if is_owner else None)
-            _add(total, m, f[m] if is_owner else None)
+            _add(row, f"source_{m}", figure[m])
+            _add(row, m, figure[m] if is_owner else None)
+            _add(total, m, figure[m] if is_owner else None)
     return {k: {m: norm(v.get(m)) for m in MEASURES} for k, v in out.items()}
 
 

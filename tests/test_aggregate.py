@@ -249,6 +249,46 @@ def test_dst_days_have_23_and_25_hours(
     assert report["totals"]["attributed_conversions"] == 7
 
 
+def test_a_day_fact_is_the_days_figure_and_the_hours_its_shape(
+    cli: CliInvoker, database: Database
+) -> None:
+    """GA's distinct sessions and Meta's day spend beat the sum of their (overlapping) hours."""
+    setup_org(cli, *PROFILES, tz="UTC")
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    rows = [
+        # GA: a session in two hours counts in both; the day's own figure says 150, not 180.
+        fact(2, "hour", day + timedelta(hours=9), sessions=100),
+        fact(2, "hour", day + timedelta(hours=10), sessions=80),
+        fact(2, "day", day, sessions=150),
+        # Meta: estimated hourly spend, and the day's billed spend.
+        fact(3, "hour", day + timedelta(hours=9), spend=Decimal("10.00"), clicks=4),
+        fact(3, "hour", day + timedelta(hours=10), spend=Decimal("12.00"), clicks=5),
+        fact(3, "day", day, spend=Decimal("23.50"), attributed_conversions=Decimal(2)),
+        # The next day has hours only: they add up as before.
+        fact(3, "hour", day + timedelta(hours=33), spend=Decimal("5.00")),
+    ]
+    replace_facts(database, rows, day - timedelta(days=1), day + timedelta(days=3))
+    cli.ok("aggregate", "daily", "--quiet")
+    cli.ok("aggregate", "hourly", "--quiet")
+    daily = {
+        str(d)[:10]: (s, sp, c)
+        for d, s, sp, c in database.rows(
+            "SELECT day, sessions, spend, clicks FROM agg_daily WHERE source_id = 0 ORDER BY day"
+        )
+    }
+    assert daily["2026-03-10"][0] == 150
+    assert Decimal(daily["2026-03-10"][1]) == Decimal("23.50")
+    assert daily["2026-03-10"][2] == 9  # no day figure for clicks: the hours' sum
+    assert Decimal(daily["2026-03-11"][1]) == Decimal("5.00")
+    hourly = database.rows(
+        "SELECT sessions, spend FROM agg_hourly WHERE source_id = 0 ORDER BY hour_start"
+    )
+    assert [(s, Decimal(sp)) for s, sp in hourly[:2]] == [
+        (100, Decimal("10.00")),
+        (80, Decimal("12.00")),
+    ]
+
+
 # --- real syncs ----------------------------------------------------------------------------------
 
 

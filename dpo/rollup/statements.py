@@ -2,7 +2,8 @@
 
 Each range is rebuilt with three statements, whatever its size: delete the range's rows,
 insert one row per source, channel and campaign (hour facts as they are, or facts grouped by
-local date), then insert the organization's totals, grouped from those rows, together with a
+local date: a day fact's figure, where the source reported one, else the sum of the hours), then
+insert the organization's totals, grouped from those rows, together with a
 count of the facts left out because of their currency. The statements are the same on SQLite
 and PostgreSQL except for "instant + offset → date".
 
@@ -103,9 +104,9 @@ def rebuild_days(
             f.channel,
             f.campaign,
             sa.func.max(f.campaign_name),
-            *(sa.func.sum(f[m]) for m in SHARED),
-            *(sa.case((_is_owner(scope), sa.func.sum(f[m]))) for m in OWNED),
-            *(sa.func.sum(f[m]) for m in OWNED),
+            *(_day_figure(m) for m in SHARED),
+            *(sa.case((_is_owner(scope), _day_figure(m))) for m in OWNED),
+            *(_day_figure(m) for m in OWNED),
             sa.literal(0),
         )
         .select_from(joined)
@@ -159,6 +160,18 @@ def _totals(
         *(sa.null() for _ in SOURCE_OWNED),
         sa.func.sum(both.c.skipped),
     ).group_by(both.c.k)
+
+
+def _day_figure(metric: str) -> ColumnElement[Any]:
+    """A segment's figure for a day: its day fact's when the source reported one, else its hours.
+
+    Upstreams that give both (GA's distinct sessions, Meta's spend, whose hourly split is an
+    estimate) state the day's own figure in a fact of grain `day`; the hours keep the shape.
+    """
+    f = FACT.c
+    day = sa.func.sum(sa.case((f.grain == "day", f[metric])))
+    hours = sa.func.sum(sa.case((f.grain != "day", f[metric])))
+    return sa.func.coalesce(day, hours)
 
 
 def _nulls() -> list[ColumnElement[Any]]:
