@@ -69,3 +69,20 @@ class ReportBy(StrEnum):
 class CompareTo(StrEnum):
     previous = "previous"
     yoy = "yoy"
+
+
+class DataQuality(StrEnum):
+    """What an upstream said about the completeness of a window it answered for."""
+
+    thresholded = "thresholded"  # rows withheld for privacy (GA thresholding)
+    other_row = "other_row"  # rows folded into "(other)" (GA's cardinality limit)
+    sampled = "sampled"  # figures estimated from a sample
+
+    @property
+    def text(self) -> str:
+        """What the upstream did, as reports say it ("… on 3 days")."""
+        return {
+            DataQuality.thresholded: "withheld rows for privacy (thresholding)",
+            DataQuality.other_row: 'grouped rows into "(other)"',
+            DataQuality.sampled: "sampled the data",
+        }[self]

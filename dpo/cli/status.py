@@ -51,6 +51,9 @@ def status(
             ],
             empty="No sources.",
         )
+        for x in report.sources:
+            for note in x.data_quality:
+                render.console().print(f"[yellow]data quality[/] {x.org}: {note}", highlight=False)
         render.print_table(
             "Latest run of each job (UTC)",
             ["job", "org", "source", "status", "started", "error"],

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from dpo.connectors.settings import ConnectorSettings
 from dpo.errors import BudgetSpentError
 from dpo.metrics import BY_NAME as METRIC_NAMES
-from dpo.vocab import Grain
+from dpo.vocab import DataQuality, Grain
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,11 @@ class Connector(ABC):
 
         Raise BudgetSpentError (via `budget.check()`) rather than outlive the run's budget.
         """
+
+    def data_quality(self, window: Window) -> frozenset[DataQuality]:
+        """What the upstream said about the completeness of `window`, once it was fetched
+        (rows withheld, grouped or sampled); stored with the window's facts."""
+        return frozenset()
 
     def check(self) -> str:
         """Make one cheap authenticated call; return what it found (raise if refused)."""

@@ -1,18 +1,27 @@
-"""Google Analytics 4: sessions, users, key events and revenue per hour and channel group.
+"""Google Analytics 4: sessions, users, purchases, key events and revenue by channel group.
 
 Through the official client (google-analytics-data, `BetaAnalyticsDataClient`, REST transport)
-with a service-account key (the JSON file's content is the source's secret). One `runReport`
-per window (a day in the property's time zone): `dateHour` x `sessionDefaultChannelGroup`
-(x the configured campaign dimension), metrics sessions, totalUsers, keyEvents and
-totalRevenue, paged with limit/offset until `rowCount`.
+with a service-account key (the JSON file's content is the source's secret) or, without a
+secret, Application Default Credentials. Two `runReport`s per window (a day in the property's
+time zone), both split by `sessionDefaultChannelGroup` (x the configured campaign dimension)
+and paged with limit/offset until `rowCount`:
+
+- per `dateHour`: sessions, totalUsers, keyEvents (as conversions), purchases
+  (`ecommercePurchases` or `transactions`, as orders) and revenue (`purchaseRevenue` or
+  `totalRevenue`), as facts of grain `hour`;
+- per `date`: sessions and totalUsers, as a fact of grain `day`. GA counts both as distinct
+  sessions and users, so a session with events in two hours is in both hours: the day's own
+  figure is the day's, and the hours are its shape (see `dpo.rollup.statements`).
 
 - `dateHour` is in the property's time zone, which GA states in every response
   (`metadata.timeZone`); it is converted to UTC. On the autumn DST change GA folds the
   repeated hour into one `dateHour`; it is stored at the first of the two UTC hours.
-- `totalUsers` is stored per hour as GA reports it; it cannot be summed across hours.
-- Each request asks for the property's quota (`returnPropertyQuota`); when the hour's or the
-  day's tokens fall below `quota_reserve_tokens`, the run stops (exit 75) before spending
-  them, leaving the rest for the next run.
+- What GA says about a report's completeness (`subjectToThresholding`, `dataLossFromOtherRow`,
+  sampling) is kept per window as data-quality flags.
+- Each request asks for the property's quota (`returnPropertyQuota`); when the hour's, the
+  day's or the project's hourly tokens fall below `quota_reserve_tokens`, the run stops (exit
+  75) before spending them. A quota GA says is exhausted stops the run at once: its tokens
+  return within the hour (or the day), beyond any retry.
 """
 
 from __future__ import annotations
@@ -20,9 +29,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
@@ -38,24 +48,35 @@ from dpo.connectors.upstream import (
     source_settings,
 )
 from dpo.errors import ConfigError, DpoError, TryLaterError
-from dpo.vocab import Grain
+from dpo.vocab import DataQuality, Grain
 
 if TYPE_CHECKING:
     from google.analytics.data_v1beta import BetaAnalyticsDataClient
-    from google.analytics.data_v1beta.types import RunReportResponse
+    from google.analytics.data_v1beta.types import ResponseMetaData, RunReportResponse
 
 log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
-METRICS = ("sessions", "totalUsers", "keyEvents", "totalRevenue")
+DISTINCT = ("sessions", "totalUsers")  # GA's distinct counts: the day's own figures
 CHANNEL = "sessionDefaultChannelGroup"
 _MICRO = Decimal("0.000001")
+
+
+@dataclass
+class _Report:
+    """Every row of one report (all pages), with what GA said about it."""
+
+    rows: list[Any] = field(default_factory=list)
+    currency: str = ""
+    quality: set[DataQuality] = field(default_factory=set)
 
 
 class GaSettings(UpstreamSettings):
     """`[ga]`: Google Analytics 4 Data API."""
 
     campaign_dimension: str | None = None  # e.g. sessionCampaignName; None: channels only
+    purchases_metric: Literal["ecommercePurchases", "transactions"] = "ecommercePurchases"
+    revenue_metric: Literal["purchaseRevenue", "totalRevenue"] = "purchaseRevenue"
     page_size: int = Field(default=100_000, ge=1, le=250_000)
     quota_reserve_tokens: int = Field(default=2_000, ge=0)  # stop before the hour's quota ends
     timezone: str | None = None  # the property's time zone; None: read from GA
@@ -65,11 +86,11 @@ class GaConnector(Connector):
     """A GA4 property; the source's account is the numeric property id."""
 
     kind = "ga"
-    summary = "Google Analytics 4 (Data API): sessions, users, key events and revenue by channel"
+    summary = "Google Analytics 4 (Data API): sessions, users, purchases and revenue by channel"
     account_help = "the GA4 property id, e.g. 123456789"
     role = Role.analytics
     settings_model = GaSettings
-    metrics = frozenset({"sessions", "users", "conversions", "revenue"})
+    metrics = frozenset({"sessions", "users", "conversions", "orders", "revenue"})
     default_lookback_days = 3
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -78,6 +99,7 @@ class GaConnector(Connector):
         self._client: BetaAnalyticsDataClient | None = None
         self._tz: ZoneInfo | None = _zone(self.config.timezone) if self.config.timezone else None
         self._quota_left: int | None = None
+        self._quality: dict[date, frozenset[DataQuality]] = {}
 
     @classmethod
     def normalize_settings(
@@ -114,17 +136,21 @@ class GaConnector(Connector):
         return self._tz or ZoneInfo(self.spec.org_timezone)
 
     def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
+        hourly = self._read(window.day, "dateHour", self._hour_metrics(), budget)
+        daily = self._read(window.day, "date", DISTINCT, budget)
+        self._quality[window.day] = frozenset(hourly.quality | daily.quality)
         rows: dict[tuple[datetime, str, str], FactRow] = {}
-        offset = 0
-        while True:
-            response = self._report(window.day, window.day, offset=offset, budget=budget)
-            self._check_zone(response)
-            for row in response.rows:
-                _merge(rows, self._fact(row, response.metadata.currency_code))
-            offset += len(response.rows)
-            if not response.rows or offset >= response.row_count:
-                break
+        for row in hourly.rows:
+            _merge(rows, self._hour_fact(row, hourly.currency))
         yield from rows.values()
+        for row in daily.rows:
+            yield self._day_fact(row, window, daily.currency)
+
+    def data_quality(self, window: Window) -> frozenset[DataQuality]:
+        return self._quality.pop(window.day, frozenset())
+
+    def _hour_metrics(self) -> tuple[str, ...]:
+        return (*DISTINCT, "keyEvents", self.config.purchases_metric, self.config.revenue_metric)
 
     def check(self) -> str:
         response = self._probe(Budget())
@@ -142,17 +168,29 @@ class GaConnector(Connector):
     def _probe(self, budget: Budget) -> RunReportResponse:
         """The cheapest report there is (one row of today), for its metadata and quota."""
         today = datetime.now(UTC).date()
-        return self._report(today, today, offset=0, budget=budget, limit=1, metrics=("sessions",))
+        return self._report(today, "date", ("sessions",), offset=0, budget=budget, limit=1)
+
+    def _read(self, day: date, period: str, metrics: tuple[str, ...], budget: Budget) -> _Report:
+        """Every page of the report of `day` by `period` (date or dateHour) and segment."""
+        report = _Report()
+        while True:
+            response = self._report(day, period, metrics, offset=len(report.rows), budget=budget)
+            self._check_zone(response)
+            report.currency = response.metadata.currency_code
+            report.quality |= _quality(response.metadata)
+            report.rows.extend(response.rows)
+            if not response.rows or len(report.rows) >= response.row_count:
+                return report
 
     def _report(
         self,
-        first: date,
-        last: date,
+        day: date,
+        period: str,
+        metrics: tuple[str, ...],
         *,
         offset: int,
         budget: Budget,
         limit: int | None = None,
-        metrics: tuple[str, ...] = METRICS,
     ) -> RunReportResponse:
         from google.analytics.data_v1beta.types import (
             DateRange,
@@ -161,12 +199,12 @@ class GaConnector(Connector):
             RunReportRequest,
         )
 
-        dimensions = ["dateHour", CHANNEL]
+        dimensions = [period, CHANNEL]
         if self.config.campaign_dimension:
             dimensions.append(self.config.campaign_dimension)
         request = RunReportRequest(
             property=self.property,
-            date_ranges=[DateRange(start_date=first.isoformat(), end_date=last.isoformat())],
+            date_ranges=[DateRange(start_date=day.isoformat(), end_date=day.isoformat())],
             dimensions=[Dimension(name=d) for d in dimensions],
             metrics=[Metric(name=m) for m in metrics],
             limit=limit or self.config.page_size,
@@ -182,10 +220,14 @@ class GaConnector(Connector):
             lambda: client.run_report(
                 request=request, timeout=budget.timeout(self.config.timeout_seconds)
             ),
-            what=f"the report of {first}",
+            what=f"the report of {day}",
         )
         quota = response.property_quota
-        self._quota_left = min(quota.tokens_per_hour.remaining, quota.tokens_per_day.remaining)
+        self._quota_left = min(
+            quota.tokens_per_hour.remaining,
+            quota.tokens_per_day.remaining,
+            quota.tokens_per_project_per_hour.remaining,
+        )
         return response
 
     def _check_quota(self) -> None:
@@ -204,22 +246,41 @@ class GaConnector(Connector):
                 hint=f"set it with --setting timezone={reported} (or remove the setting)",
             )
 
-    def _fact(self, row: Any, currency: str) -> FactRow:
+    def _hour_fact(self, row: Any, currency: str) -> FactRow:
         dims = [v.value for v in row.dimension_values]
         values = [v.value for v in row.metric_values]
-        campaign = dims[2] if len(dims) > 2 else ""
         return FactRow(
             Grain.hour,
             _utc_hour(dims[0], self.timezone()),
-            channel=dims[1],
-            campaign=campaign,
-            campaign_name=campaign or None,
-            currency=currency or None,
+            **self._segment(dims, currency),
             sessions=int(Decimal(values[0] or 0)),
             users=int(Decimal(values[1] or 0)),
             conversions=Decimal(values[2] or 0).quantize(_MICRO),
-            revenue=Decimal(values[3] or 0).quantize(_MICRO),
+            orders=int(Decimal(values[3] or 0)),
+            revenue=Decimal(values[4] or 0).quantize(_MICRO),
         )
+
+    def _day_fact(self, row: Any, window: Window, currency: str) -> FactRow:
+        dims = [v.value for v in row.dimension_values]
+        values = [v.value for v in row.metric_values]
+        if dims[0] != f"{window.day:%Y%m%d}":
+            raise DpoError(f"GA answered the report of {window.day} with the date {short(dims[0])}")
+        return FactRow(
+            Grain.day,
+            window.start,
+            **self._segment(dims, currency),
+            sessions=int(Decimal(values[0] or 0)),
+            users=int(Decimal(values[1] or 0)),
+        )
+
+    def _segment(self, dims: list[str], currency: str) -> dict[str, Any]:
+        campaign = dims[2] if len(dims) > 2 else ""
+        return {
+            "channel": dims[1],
+            "campaign": campaign,
+            "campaign_name": campaign or None,
+            "currency": currency or None,
+        }
 
     def _connect(self) -> BetaAnalyticsDataClient:
         if self._client is None:
@@ -236,7 +297,7 @@ class GaConnector(Connector):
 
         hint = "download a JSON key of a service account with Viewer access to the property"
         if not self.spec.secret:
-            raise ConfigError("no service-account key", hint=hint)
+            return _default_credentials()
         try:
             info = json.loads(self.spec.secret)
             return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
@@ -244,6 +305,41 @@ class GaConnector(Connector):
             )
         except (ValueError, KeyError, TypeError):
             raise ConfigError("the secret is not a service-account JSON key", hint=hint) from None
+
+
+def _default_credentials() -> Any:
+    """Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth
+    application-default login`, or the metadata server of the machine it runs on)."""
+    import google.auth
+    from google.auth import exceptions as auth_exc
+    from google.auth.credentials import with_scopes_if_required
+
+    try:
+        # Scoped afterwards: with scopes, google-auth would also look up the Cloud project of
+        # federated credentials (a Resource Manager call), which dpo does not need.
+        credentials, _project = google.auth.default()
+        credentials = with_scopes_if_required(credentials, [SCOPE])  # type: ignore[no-untyped-call]
+    except auth_exc.DefaultCredentialsError:
+        raise ConfigError(
+            "no service-account key, and no Application Default Credentials found",
+            hint="give the source a service-account JSON key (--secret-file or --secret-env), "
+            "or set up ADC: `gcloud auth application-default login --scopes="
+            f"{SCOPE},https://www.googleapis.com/auth/cloud-platform` or "
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ) from None
+    return credentials
+
+
+def _quality(metadata: ResponseMetaData) -> set[DataQuality]:
+    """The data-quality flags of a report's metadata."""
+    flags = set()
+    if metadata.subject_to_thresholding:
+        flags.add(DataQuality.thresholded)
+    if metadata.data_loss_from_other_row:
+        flags.add(DataQuality.other_row)
+    if metadata.sampling_metadatas:
+        flags.add(DataQuality.sampled)
+    return flags
 
 
 def classify(exc: BaseException) -> Fault | None:
@@ -271,6 +367,9 @@ def _api_fault(exc: Any) -> Fault:
     response = getattr(exc, "response", None)
     envelope = _envelope(response)
     said = f"HTTP {status}" + (f" {envelope[0]}" if envelope[0] else "")
+    exhausted = _exhausted_for(envelope[1])
+    if exhausted is not None:  # tokens return within the hour or day: no retry can succeed
+        return Fault(f"GA quota exhausted ({said}: {short(envelope[1])})", True, exhausted)
     if status == 429 or status >= 500:
         headers = getattr(response, "headers", None)
         return Fault(f"GA answered {said}", True, retry_after(headers))
@@ -296,6 +395,22 @@ def _api_fault(exc: Any) -> Fault:
     )
 
 
+def _exhausted_for(message: str) -> float | None:
+    """Seconds until an exhausted token quota returns, from GA's message (None: not one).
+
+    GA says "Exhausted property tokens per hour." (or "… per day.", "… for a project per
+    hour."); concurrent-request quotas ("Exhausted concurrent requests quota.") pass in
+    seconds and are retried as usual.
+    """
+    if "tokens" not in message or not message.startswith("Exhausted"):
+        return None
+    now = datetime.now(UTC)
+    if "per day" in message:  # GA's days end at midnight Pacific time
+        return 24 * 3600.0
+    top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return max(60.0, (top - now).total_seconds())
+
+
 def _envelope(response: Any) -> tuple[str, str]:
     """(status, message) of a Google error envelope, if the body is one."""
     try:
@@ -318,7 +433,7 @@ def _merge(rows: dict[tuple[datetime, str, str], FactRow], row: FactRow) -> None
         rows[key] = row
         return
     old = rows[key].metrics
-    for metric in ("sessions", "users", "conversions", "revenue"):
+    for metric in old:
         a, b = old[metric], row.metrics[metric]
         old[metric] = None if a is None or b is None else a + b
 

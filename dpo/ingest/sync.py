@@ -12,7 +12,9 @@ since the last run, or a restatement window once a day. They are fetched after t
 The connector's own state lives in `sync_state.pending["connector"]` and is saved when a run
 ends without an error; added days that the time budget left undone are kept in
 `pending["owed_days"]` and fetched by the next run, so a long restatement progresses even when
-no single run can finish it.
+no single run can finish it. A connector whose upstream keeps data for a limited time says from
+which day (an `available_from(now)` method): no window is planned before it, and a remembered or
+requested history start older than it is raised to it, with one warning.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
-from dpo.ingest.plan import Coverage, SyncRequest, extend_coverage, lookback_start, plan_windows
+from dpo.ingest.plan import (
+    Coverage,
+    SyncRequest,
+    extend_coverage,
+    lookback_start,
+    plan_windows,
+    within_reach,
+)
 from dpo.storage import tables
 from dpo.storage.facts import replace_facts
 from dpo.storage.models import SyncState, utcnow
@@ -42,6 +51,7 @@ CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_stat
 OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
 _FACT_CHANGE = tables.fact_change
 _STATE = tables.sync_state
+_QUALITY = tables.window_quality
 
 OnWindow = Callable[[int, int], None]  # (windows done, windows planned)
 
@@ -82,6 +92,9 @@ def sync_source(
     run_plan, windows = RunPlan(), []
     try:
         run_plan = _prepare(connector, state, request, budget=budget)
+        available = _available_from(connector, request.now)
+        if available is not None:
+            coverage = _within_reach(connector, coverage, available)
         windows = plan_windows(
             coverage,
             tz=connector.timezone(),
@@ -89,6 +102,7 @@ def sync_source(
             lookback_days=lookback_days,
             initial_days=initial_days,
             changed_days=run_plan.changed_days,
+            available_from=available,
         )
         outcome.windows_planned = len(windows)
         _sync_windows(
@@ -151,6 +165,29 @@ def _sync_windows(
         outcome.rows_written += written
         if on_window:
             on_window(outcome.windows_done, len(windows))
+
+
+def _available_from(connector: Connector, now: datetime) -> date | None:
+    """The oldest local day the upstream still serves, when the connector says so with an
+    `available_from(now)` method (Meta keeps 37 months); None: no limit."""
+    oldest = getattr(connector, "available_from", None)
+    return oldest(now) if callable(oldest) else None
+
+
+def _within_reach(connector: Connector, coverage: Coverage, available: date) -> Coverage:
+    """The coverage with its history start no older than `available`; says once when that
+    gives up days not synced yet."""
+    spec = connector.spec
+    coverage, given_up = within_reach(coverage, available, tz=connector.timezone())
+    if given_up is not None:
+        log.warning(
+            "%s: %s keeps no data before %s; history starts there instead of %s",
+            spec.label,
+            spec.kind,
+            available,
+            given_up,
+        )
+    return coverage
 
 
 def _prepare(
@@ -218,6 +255,16 @@ def replace_window(
         key = (_STATE.c.source_id == state.source_id, _STATE.c.stream == state.stream)
         conn.execute(delete(_STATE).where(*key))
         conn.execute(insert(_STATE).values(**state.model_dump()))
+        quality = _QUALITY.c
+        conn.execute(
+            delete(_QUALITY).where(quality.source_id == spec.id, quality.day == window.day)
+        )
+        flags = sorted(connector.data_quality(window))
+        if flags:
+            conn.execute(
+                insert(_QUALITY),
+                [{"source_id": spec.id, "day": window.day, "flag": f.value} for f in flags],
+            )
 
     fetched = connector.fetch_window(window, now=now, budget=budget)
     rows = fact_tuples(fetched, spec, window, declared=connector.metrics)

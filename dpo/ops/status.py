@@ -11,8 +11,11 @@ from dpo.ops.history import JobRunPublic, latest_runs
 from dpo.resources.orgs import get_org
 from dpo.storage import tables
 from dpo.storage.models import Organization, Source, SyncState
+from dpo.storage.quality import quality_notes
 from dpo.storage.quick import session_reader
 from dpo.storage.types import UTCDateTime
+
+QUALITY_DAYS = 30  # how far back `dpo status` reports what upstreams withheld
 
 
 class SourceHealth(SQLModel):
@@ -28,6 +31,7 @@ class SourceHealth(SQLModel):
     last_error_at: datetime | None
     consecutive_failures: int
     problem: str | None
+    data_quality: list[str] = []  # what the upstream withheld or estimated, recent days
 
 
 class Status(SQLModel):
@@ -65,6 +69,8 @@ def _sources(
     if org_id is not None:
         query = query.where(Source.org_id == org_id)
     out = []
+    recent = (now - timedelta(days=QUALITY_DAYS)).date()
+    notes = quality_notes(session.connection(), first=recent, last=now.date(), org_id=org_id)
     for source, org, state in session.exec(query):
         assert source.id is not None
         newest = _newest_fact(session, source.id)
@@ -83,6 +89,7 @@ def _sources(
                 last_error_at=state.last_error_at if state else None,
                 consecutive_failures=state.consecutive_failures if state else 0,
                 problem=_problem(source.enabled, success, now=now, stale_after=stale_after),
+                data_quality=[n.text for n in notes if n.source_id == source.id],
             )
         )
     return out

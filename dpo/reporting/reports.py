@@ -23,6 +23,7 @@ from dpo.kpis import KPIS, PARTS, Value, add_parts, change, compute_kpis
 from dpo.metrics import OWNED
 from dpo.resources.orgs import get_org
 from dpo.storage import tables
+from dpo.storage.quality import quality_notes
 from dpo.storage.tables import TOTAL
 from dpo.storage.tables import agg_daily as DAILY
 from dpo.validation import check_day
@@ -370,6 +371,10 @@ def _warnings(
             f"the comparison period starts {before.start.isoformat()}, before the data: "
             "its changes compare with missing days"
         )
+    out += [
+        note.text
+        for note in quality_notes(conn, first=period.start, last=period.end, org_id=org_id)
+    ]
     skipped = sum(int(days[d].get("skipped_facts") or 0) for d in period.dates() if d in days)
     if skipped:
         out.append(

@@ -146,6 +146,21 @@ class SyncState(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class WindowQuality(SQLModel, table=True):
+    """A data-quality flag an upstream raised for one window (local day) of a source.
+
+    Written with the window's facts, in the same transaction: a re-fetch replaces the flags.
+    """
+
+    __tablename__ = "window_quality"
+
+    source_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"), primary_key=True)
+    )
+    day: date = Field(primary_key=True)
+    flag: str = Field(max_length=32, primary_key=True)
+
+
 class JobRun(SQLModel, table=True):
     """One run of a cron-facing job: what it did and how it ended (errors scrubbed)."""
 

@@ -79,15 +79,25 @@ class Harness:
         return Response.json({"error": {"code": 503, "message": "Backend Error"}}, 503)
 
     def stored(self, db: Database) -> Totals:
-        """The stored facts, summed per local day of the upstream's zone."""
+        """The stored facts per local day of the upstream's zone, as a daily report adds them:
+        a metric's day facts where the upstream gave any that day, else its hours."""
         zone = ZoneInfo(self.tz)
-        out: Totals = {}
+        by_grain: dict[tuple[date, str], dict[str, Decimal]] = {}
         columns = ", ".join(self.metrics)
-        for period_start, *values in db.rows(f"SELECT period_start, {columns} FROM fact"):
+        for grain, period_start, *values in db.rows(
+            f"SELECT grain, period_start, {columns} FROM fact"
+        ):
             moment = utc(period_start)
-            totals = out.setdefault(moment.astimezone(zone).date(), {})
+            totals = by_grain.setdefault((moment.astimezone(zone).date(), grain), {})
             for metric, value in zip(self.metrics, values, strict=True):
-                totals[metric] = totals.get(metric, Decimal(0)) + Decimal(str(value or 0))
+                if value is not None:
+                    totals[metric] = totals.get(metric, Decimal(0)) + Decimal(str(value))
+        out: Totals = {}
+        for day in {d for d, _ in by_grain}:
+            hours, days = by_grain.get((day, "hour"), {}), by_grain.get((day, "day"), {})
+            out[day] = {
+                m: days[m] if m in days else hours.get(m, Decimal(0)) for m in self.metrics
+            }
         return {day: _round(t) for day, t in out.items()}
 
     def expected_days(self, first: date, last: date) -> Totals:
@@ -100,7 +110,7 @@ class Harness:
 class GaHarness(Harness):
     kind = "ga"
     tz = "America/New_York"
-    metrics = ("sessions", "conversions", "revenue")
+    metrics = ("sessions", "orders", "conversions", "revenue")
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         super().__init__(tmp_path, monkeypatch)
@@ -140,7 +150,8 @@ class GaHarness(Harness):
         return int(str(_json(request).get("offset", 0))) > 0
 
     def rate_limit(self) -> tuple[Response, float]:
-        message = "Exhausted property tokens per hour for a property."
+        # Concurrent requests pass in seconds; exhausted tokens (per hour) stop the run instead.
+        message = "Exhausted concurrent requests quota."
         response = google_error(429, "RESOURCE_EXHAUSTED", message)
         response.headers["Retry-After"] = "7"
         return response, 7.0
@@ -217,7 +228,7 @@ class WooHarness(Harness):
     kind = "woo"
     tz = "America/New_York"
     metrics = ("orders", "revenue", "refunds")
-    counted = ("processing", "completed", "on-hold")
+    counted = ("processing", "completed", "on-hold", "refunded")
 
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         super().__init__(tmp_path, monkeypatch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,164 @@ def test_bad_settings_are_refused_when_the_source_is_added(
         result = cli("sources", "add", "acme", "ga", *args)
         assert result.exit_code == 2, args
         assert message in result.stderr, (args, result.stderr)
+
+
+# --- what GA's numbers mean ----------------------------------------------------------------------
+
+
+def report_totals(cli: CliInvoker, day: str) -> dict[str, object]:
+    cli.ok("aggregate", "daily", "--quiet")
+    out = json.loads(
+        cli.ok("report", "--org", "acme", "--since", day, "--until", day, "--json").stdout
+    )
+    assert isinstance(out, dict)
+    return out
+
+
+def test_daily_sessions_are_gas_own_daily_figure_not_the_sum_of_hours(
+    cli: CliInvoker, database: Database, ga: GaHarness
+) -> None:
+    add(cli, ga)
+    cli.ok("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    gas_own = ga.ga.day_totals()[date(2026, 3, 7)]["sessions"]
+    hours = database.scalar("SELECT sum(sessions) FROM fact WHERE grain = 'hour'")
+    assert hours > gas_own  # sessions spanning hours count in each of them
+    report = report_totals(cli, "2026-03-07")
+    assert report["totals"]["sessions"] == gas_own  # type: ignore[index]
+    # The hours keep GA's hourly figures for hourly charts.
+    cli.ok("aggregate", "hourly", "--quiet")
+    assert database.scalar("SELECT sum(sessions) FROM agg_hourly WHERE source_id = 0") == hours
+    sent = [json.loads(r.body) for r in ga.fake.requests if r.path.endswith(":runReport")]
+    periods = [b["dimensions"][0]["name"] for b in sent[1:]]  # after the time zone probe
+    assert set(periods) == {"dateHour", "date"} and periods[-1] == "date"
+    assert [m["name"] for m in sent[-1]["metrics"]] == ["sessions", "totalUsers"]
+
+
+def test_purchases_and_purchase_revenue_not_every_key_event_nor_ad_revenue(
+    cli: CliInvoker, database: Database, ga: GaHarness
+) -> None:
+    add(cli, ga)
+    cli.ok("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    want = ga.ga.day_totals()[date(2026, 3, 7)]
+    orders, events, revenue = database.rows(
+        "SELECT sum(orders), sum(conversions), sum(revenue) FROM fact WHERE grain = 'hour'"
+    )[0]
+    assert orders == want["orders"] < events == want["conversions"]
+    assert Decimal(str(revenue)).quantize(Decimal("0.01")) == want["revenue"]
+    report = report_totals(cli, "2026-03-07")
+    assert report["totals"]["orders"] == want["orders"]  # type: ignore[index]
+
+
+def test_total_revenue_is_a_setting(cli: CliInvoker, database: Database, ga: GaHarness) -> None:
+    add(cli, ga, "revenue_metric=totalRevenue", "purchases_metric=transactions")
+    cli.ok("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    purchase_revenue = ga.ga.day_totals()[date(2026, 3, 7)]["revenue"]
+    stored = Decimal(str(database.scalar("SELECT sum(revenue) FROM fact")))
+    assert stored > purchase_revenue  # ad revenue on top
+    sent = json.loads(ga.fake.requests[-2].body)
+    assert {m["name"] for m in sent["metrics"]} >= {"totalRevenue", "transactions"}
+
+
+def test_days_ga_thresholded_are_flagged_in_the_report_and_status(
+    cli: CliInvoker, database: Database, ga: GaHarness
+) -> None:
+    add(cli, ga)
+    ga.ga.thresholded_days = {"20260306", "20260307"}
+    ga.ga.other_row_days = {"20260307"}
+    cli.ok("sync", "ga", "--since", "2026-03-05", "--until", "2026-03-07")
+    report = json.loads(
+        cli.ok(
+            "report", "--org", "acme", "--since", "2026-03-01", "--until", "2026-03-07", "--json"
+        ).stdout
+    )
+    notes = [w for w in report["warnings"] if "(ga)" in w]
+    assert any(
+        "withheld rows for privacy (thresholding) on 2 days: 2026-03-06, 2026-03-07" in w
+        for w in notes
+    ), notes
+    assert any('grouped rows into "(other)" on 1 day: 2026-03-07' in w for w in notes), notes
+    status = cli("status")
+    assert "withheld rows for privacy" in status.stdout
+    # A re-fetch that GA answers in full clears the flag of that day.
+    ga.ga.thresholded_days = {"20260306"}
+    ga.ga.other_row_days = set()
+    cli.ok("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    flagged = database.rows("SELECT day, flag FROM window_quality ORDER BY day")
+    assert [(str(d)[:10], f) for d, f in flagged] == [("2026-03-06", "thresholded")]
+
+
+def test_the_projects_hourly_tokens_are_kept_in_reserve_too(
+    cli: CliInvoker, database: Database, ga: GaHarness
+) -> None:
+    add(cli, ga, "quota_reserve_tokens=500")
+    ga.ga.project_tokens_left = 504  # the property's own quotas are plentiful
+    result = cli("sync", "ga", "--since", "2026-03-06", "--until", "2026-03-08")
+    assert result.exit_code == 75
+    assert "GA quota nearly spent" in result.stderr
+
+
+def test_an_exhausted_hourly_quota_stops_the_run_at_once(
+    cli: CliInvoker, database: Database, ga: GaHarness, waits: list[float]
+) -> None:
+    add(cli, ga)
+    cli.ok("sync", "ga", "--since", "2026-03-06", "--until", "2026-03-06")
+    ga.ga.project_tokens_left = 0
+    asked = len(ga.fake.requests)
+    result = cli("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    assert result.exit_code == 75
+    assert "Exhausted property tokens for a project per hour" in result.stderr
+    assert len(ga.fake.requests) - asked == 1  # no retry can succeed within the hour
+    assert waits == []
+
+
+def test_application_default_credentials_without_a_key_file(
+    cli: CliInvoker,
+    database: Database,
+    ga: GaHarness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workload identity federation: no key file anywhere, the workload's token exchanged."""
+    from tests.fakes.ga import WORKLOAD_TOKEN
+
+    oidc = tmp_path / "oidc-token"
+    oidc.write_text(WORKLOAD_TOKEN)
+    adc = tmp_path / "application_default_credentials.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "external_account",
+                "audience": "//iam.googleapis.com/projects/123456/locations/global/"
+                "workloadIdentityPools/dpo/providers/dpo",
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "token_url": f"{ga.fake.url}/token",
+                "credential_source": {"file": str(oidc)},
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "USD")
+    cli.ok(
+        "sources", "add", "acme", "ga", "--account", ga.ga.property_id, "--endpoint", ga.fake.url
+    )
+    cli.ok("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    assert ga.ga.user_tokens  # it exchanged the workload's token at the file's token_url
+    assert database.scalar("SELECT count(*) FROM fact") > 0
+
+
+def test_without_a_key_or_adc_the_error_says_how_to_set_up_either(
+    cli: CliInvoker,
+    database: Database,
+    ga: GaHarness,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "USD")
+    cli.ok(
+        "sources", "add", "acme", "ga", "--account", ga.ga.property_id, "--endpoint", ga.fake.url
+    )
+    result = cli("sync", "ga", "--since", "2026-03-07", "--until", "2026-03-07")
+    assert result.exit_code == 3
+    assert "Application Default Credentials" in result.stderr
+    assert "Traceback" not in result.stderr
