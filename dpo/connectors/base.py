@@ -244,6 +244,11 @@ class Connector(ABC):
         Raise BudgetSpentError (via `budget.check()`) rather than outlive the run's budget.
         """
 
+    def available_from(self, now: datetime) -> date | None:
+        """The oldest local day the upstream still serves (None: no limit). The engine plans no
+        window before it and raises a remembered history start to it."""
+        return None
+
     def data_quality(self, window: Window) -> frozenset[DataQuality]:
         """What the upstream said about the completeness of `window`, once it was fetched
         (rows withheld, grouped or sampled); stored with the window's facts."""

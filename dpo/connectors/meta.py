@@ -1,27 +1,36 @@
-"""Meta Ads: campaign spend, impressions and clicks per hour; purchases per day.
+"""Meta Ads: campaign spend, impressions and clicks per hour and per day; purchases per day.
 
 Through the official SDK (facebook-business) at a pinned, configurable API version, with a
-(system-user) access token as the source's secret. Per window — a day in the ad account's
-time zone, which is read from the account with its currency:
+(system-user) access token as the source's secret (`ACCESS_TOKEN`, or `ACCESS_TOKEN:APP_SECRET`
+to sign every call with an app secret proof). Per window — a day in the ad account's time zone,
+which is read from the account with its currency:
 
 - hourly spend / impressions / clicks per campaign, with the breakdown
   `hourly_stats_aggregated_by_advertiser_time_zone`, one day per request (a longer range would
   sum the hours of different days). On the autumn DST change Meta folds the repeated local hour
-  into one bucket; it is stored at the first of the two UTC hours.
-- daily purchases and purchase value per campaign from `actions` / `action_values` (the
-  configured `purchase_action_type`, default `omni_purchase`), which Meta does not give with
-  hourly breakdowns: grain `day`, as `attributed_conversions` / `attributed_revenue`, with the
-  attribution windows configured explicitly (`attribution_windows`, default 7d_click, 1d_view).
+  into one bucket; it is stored at the first of the two UTC hours. Meta estimates breakdown
+  values, so the hours give the day's shape, not its total.
+- per campaign and day (grain `day`): Meta's own spend, impressions and clicks of the day, and
+  the purchases and purchase value from `actions` / `action_values` (the configured
+  `purchase_action_type`, default `omni_purchase`), which Meta does not give with hourly
+  breakdowns, as `attributed_conversions` / `attributed_revenue`: the configured
+  `attribution_windows` (default 7d_click, 1d_view) summed, never Meta's `value` (the ad sets'
+  default attribution).
 
-Every run re-fetches today and yesterday; the first run of each day in the account's time zone
-re-fetches the last `restatement_days` (default 28), as conversions are attributed late.
-Requests for days before yesterday (restatement, backfill) run as async report runs when
-`async_reports` is `auto`; see `dpo.connectors.meta_api` for the calls themselves.
+Every request asks for campaigns of every effective status, so a campaign deleted or archived
+later keeps its past days. Every run re-fetches today and yesterday; the first run of each day
+in the account's time zone re-fetches the last `restatement_days` (default 28), as conversions
+are attributed late. Meta keeps insights for 37 months: older days are not planned
+(`available_from`). Requests for days before yesterday (restatement, backfill) run as async
+report runs when `async_reports` is `auto`; see `dpo.connectors.meta_api` for the calls. When
+Meta finds a day's insights too large, they are asked again per half of the campaigns, halving
+until each part fits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -39,15 +48,26 @@ from dpo.connectors.base import (
     Window,
     once_a_day,
 )
-from dpo.connectors.meta_api import MetaApi
+from dpo.connectors.meta_api import MetaApi, TooMuchDataError
 from dpo.connectors.settings import NameList, UpstreamSettings
 from dpo.connectors.upstream import check_source_settings, short, source_settings
 from dpo.errors import DpoError
 from dpo.vocab import Grain
 
+log = logging.getLogger(__name__)
+
 HOURLY = "hourly_stats_aggregated_by_advertiser_time_zone"
 HOURLY_FIELDS = ("campaign_id", "campaign_name", "impressions", "clicks", "spend")
-DAILY_FIELDS = ("campaign_id", "campaign_name", "actions", "action_values")
+DAILY_FIELDS = (
+    "campaign_id",
+    "campaign_name",
+    "spend",
+    "impressions",
+    "clicks",
+    "actions",
+    "action_values",
+)
+RETENTION_MONTHS = 37  # how far back Meta keeps insights
 
 
 class MetaSettings(UpstreamSettings):
@@ -108,19 +128,22 @@ class MetaConnector(Connector):
     def timezone(self) -> ZoneInfo:
         return self._tz or ZoneInfo(self.spec.org_timezone)
 
+    def available_from(self, now: datetime) -> date:
+        """The oldest local day Meta still has insights for: 37 months before tomorrow (a day's
+        margin, as Meta's own date may be ahead of the account's)."""
+        today = now.astimezone(self.timezone()).date()
+        return _months_before(today + timedelta(days=1), RETENTION_MONTHS)
+
     def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         if self._tz is None:
             self._learn_account(budget)
         is_async = self._is_async(window.day, now)
-        hourly = self.api.insights(
+        hourly = self._insights(
             window.day, HOURLY_FIELDS, {"breakdowns": [HOURLY]}, budget=budget, is_async=is_async
         )
-        daily = self.api.insights(
-            window.day,
-            DAILY_FIELDS,
-            {"action_attribution_windows": self.config.attribution_windows},
-            budget=budget,
-            is_async=is_async,
+        attribution = {"action_attribution_windows": self.config.attribution_windows}
+        daily = self._insights(
+            window.day, DAILY_FIELDS, attribution, budget=budget, is_async=is_async
         )
         yield from self._hourly_facts(hourly, window)
         yield from self._daily_facts(daily, window)
@@ -144,6 +167,41 @@ class MetaConnector(Connector):
             self._currency = str(info["currency"]).upper()
         except (KeyError, ZoneInfoNotFoundError, ValueError):
             raise DpoError("Meta did not give the ad account's time zone and currency") from None
+
+    def _insights(
+        self,
+        day: date,
+        fields: Sequence[str],
+        extra: Mapping[str, Any],
+        *,
+        budget: Budget,
+        is_async: bool,
+        campaigns: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The insights of `day` (of `campaigns` only, if given); when Meta finds them too large,
+        asked again per half of the campaigns, halving until each part fits."""
+        try:
+            return self.api.insights(
+                day, fields, extra, budget=budget, is_async=is_async, campaigns=campaigns
+            )
+        except TooMuchDataError:
+            if campaigns is not None and len(campaigns) == 1:
+                raise TooMuchDataError(
+                    f"Meta finds the insights of campaign {campaigns[0]} on {day} too large "
+                    "to send even alone",
+                    hint="Meta's data-per-call limit; dpo cannot split it further",
+                ) from None
+        ids = campaigns if campaigns is not None else self.api.campaign_ids(day, budget=budget)
+        log.info("%s: the insights of %s are too large; asking per part", self.spec.label, day)
+        mid = len(ids) // 2
+        return [
+            row
+            for part in (ids[:mid], ids[mid:])
+            if part
+            for row in self._insights(
+                day, fields, extra, budget=budget, is_async=is_async, campaigns=part
+            )
+        ]
 
     def _is_async(self, day: date, now: datetime) -> bool:
         if self.config.async_reports != "auto":
@@ -173,7 +231,7 @@ class MetaConnector(Connector):
         yield from merged.values()
 
     def _daily_facts(self, rows: list[dict[str, Any]], window: Window) -> Iterator[FactRow]:
-        wanted = self.config.purchase_action_type
+        wanted, windows = self.config.purchase_action_type, self.config.attribution_windows
         for row in rows:
             yield FactRow(
                 Grain.day,
@@ -182,8 +240,11 @@ class MetaConnector(Connector):
                 campaign=str(row["campaign_id"]),
                 campaign_name=row.get("campaign_name"),
                 currency=self._currency,
-                attributed_conversions=_action(row.get("actions"), wanted),
-                attributed_revenue=_action(row.get("action_values"), wanted),
+                impressions=int(row.get("impressions") or 0),
+                clicks=int(row.get("clicks") or 0),
+                spend=_decimal(row.get("spend")),
+                attributed_conversions=_attributed(row.get("actions"), wanted, windows),
+                attributed_revenue=_attributed(row.get("action_values"), wanted, windows),
             )
 
 
@@ -196,12 +257,31 @@ def _utc_hour(day: date, bucket: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(hour), tz).astimezone(UTC)
 
 
-def _action(actions: Any, action_type: str) -> Decimal:
-    """The value of one action type in an `actions` / `action_values` list (0 if absent)."""
+def _attributed(actions: Any, action_type: str, windows: Sequence[str]) -> Decimal | None:
+    """One action type's figures in the attribution `windows`, summed, from an `actions` /
+    `action_values` list.
+
+    0 when the list has no such action (Meta leaves out what has nothing to report); None (not
+    reported) when the action has none of the windows' keys, as its `value` is Meta's default
+    attribution, not the configured one. A window missing beside the others adds nothing.
+    """
     for action in actions or ():
         if action.get("action_type") == action_type:
-            return _decimal(action.get("value"))
+            figures = [action[w] for w in windows if action.get(w) is not None]
+            if not figures:
+                return None
+            return sum((_decimal(f) for f in figures), Decimal(0))
     return Decimal(0)
+
+
+def _months_before(day: date, months: int) -> date:
+    """The same day of the month `months` earlier; the next month's first day when that month
+    is shorter."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    try:
+        return date(year, month + 1, day.day)
+    except ValueError:
+        return date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
 
 
 def _decimal(value: Any) -> Decimal:

@@ -1,29 +1,41 @@
 """The Meta Marketing API calls of the Meta connector, through facebook-business.
 
 - `FacebookSession.GRAPH` is the source's endpoint when one is set (proxies, sandboxes, tests);
-  the API version is pinned (`api_version`), never the SDK's moving default.
+  the API version is pinned (`api_version`), never the SDK's moving default. The secret is the
+  access token, or `ACCESS_TOKEN:APP_SECRET`: then every call carries `appsecret_proof` (the
+  token's HMAC-SHA256 keyed by the app secret), as apps that require it demand.
+- Insights are read at campaign level with a filter on every campaign effective status: without
+  it Meta leaves deleted and archived campaigns out of account insights.
 - Every call is retried on transient faults (HTTP 5xx, Meta's `is_transient`, rate-limit codes
   1, 2, 4, 17, 32, 613 and 80000-80014, HTML bodies, connection errors), waiting what Meta's
-  usage headers say when they say it; when a usage header reports the app or account close to
-  its limit (`usage_pause_percent`), the next call waits first instead of being throttled.
+  usage headers say when they say it (`estimated_time_to_regain_access`, the ad account's
+  `reset_time_duration`); when a usage header reports the app or account close to its limit
+  (`usage_pause_percent`), the next call waits first instead of being throttled.
 - An insights request reads every page of its cursor. An async report run is polled until
   "Job Completed"; a failed or skipped run is started once more, then the request falls back to
   a plain paged request with small pages; a run still unfinished after `async_timeout_seconds`
-  stops the sync (exit 75) and the next run asks again.
+  stops the sync (exit 75) and the next run asks again. "Please reduce the amount of data"
+  (code 100/1487534, or 1) raises TooMuchDataError, never retried: the connector splits.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from dpo.connectors import upstream
 from dpo.connectors.base import Budget, SourceSpec
 from dpo.connectors.upstream import Fault, Retrier, retry_after, short
-from dpo.errors import BudgetSpentError, ConfigError, TryLaterError
+from dpo.errors import (
+    BudgetSpentError,
+    ConfigError,
+    TryLaterError,
+    UpstreamRefusedError,
+    register_secret,
+)
 
 if TYPE_CHECKING:
     from facebook_business.api import FacebookAdsApi
@@ -42,10 +54,20 @@ USAGE_HEADERS = (
 )
 DONE, FAILED = "Job Completed", ("Job Failed", "Job Skipped")
 FALLBACK_PAGE_SIZE = 50
+# Campaign.EffectiveStatus: asking for all of them keeps deleted and archived campaigns.
+CAMPAIGN_STATUSES = ("ACTIVE", "PAUSED", "IN_PROCESS", "WITH_ISSUES", "ARCHIVED", "DELETED")
+STATUS_FILTER = {"field": "campaign.effective_status", "operator": "IN", "value": CAMPAIGN_STATUSES}
+TOO_MUCH_DATA = (1, 100)  # the codes of "Please reduce the amount of data you're asking for"
+TOO_MUCH_DATA_SUBCODE = 1487534
+RETENTION_CODE = 3018  # a start date beyond the 37 months Meta keeps
 
 
 class AsyncReportFailedError(Exception):
     """Meta gave up on an async report run ("Job Failed" or "Job Skipped")."""
+
+
+class TooMuchDataError(UpstreamRefusedError):
+    """Meta refused an insights request as too large ("Please reduce the amount of data")."""
 
 
 class MetaApi:
@@ -80,12 +102,18 @@ class MetaApi:
         *,
         budget: Budget,
         is_async: bool,
+        campaigns: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Campaign-level insights of one local day, every page."""
+        """Campaign-level insights of one local day, every page, of campaigns of every status
+        (or of `campaigns` only); TooMuchDataError when Meta finds them too large."""
+        filtering: list[dict[str, Any]] = [STATUS_FILTER]
+        if campaigns is not None:
+            filtering.append({"field": "campaign.id", "operator": "IN", "value": list(campaigns)})
         params = {
             "level": "campaign",
             "time_range": {"since": day.isoformat(), "until": day.isoformat()},
             "limit": self.config.page_size,
+            "filtering": filtering,
             **extra,
         }
         fields = list(fields)
@@ -97,6 +125,11 @@ class MetaApi:
                     log.info("%s: async report of %s failed", self.spec.label, day)
             params["limit"] = min(FALLBACK_PAGE_SIZE, self.config.page_size)
         return self._sync_insights(fields, params, budget, day)
+
+    def campaign_ids(self, day: date, *, budget: Budget) -> list[str]:
+        """The campaigns with insights on `day`, of every status (one field: a small request)."""
+        rows = self.insights(day, ["campaign_id"], {}, budget=budget, is_async=False)
+        return sorted({str(row["campaign_id"]) for row in rows})
 
     def close(self) -> None:
         if self._api is not None:
@@ -172,11 +205,19 @@ class MetaApi:
     # --- plumbing -------------------------------------------------------------------------------
 
     def _timed(self, budget: Budget, fn: Any) -> Any:
-        """Run one call with the HTTP timeout bounded by the budget, after any usage pause."""
+        """Run one call with the HTTP timeout bounded by the budget, after any usage pause;
+        Meta's "too much data" refusal becomes TooMuchDataError (never retried as it is)."""
+        from facebook_business.exceptions import FacebookRequestError
+
         self._pause(budget)
         api = self._connect()
         api._session.timeout = budget.timeout(self.config.timeout_seconds)
-        return fn()
+        try:
+            return fn()
+        except FacebookRequestError as exc:
+            if _is_too_much_data(exc):
+                raise TooMuchDataError(_request_fault(exc).message) from exc
+            raise
 
     def _pause(self, budget: Budget) -> None:
         if self.pause_seconds <= 0:
@@ -214,11 +255,7 @@ def _tracking_api(owner: MetaApi) -> FacebookAdsApi:
     from facebook_business.exceptions import FacebookRequestError
     from facebook_business.session import FacebookSession
 
-    if not owner.spec.secret:
-        raise ConfigError(
-            "no access token",
-            hint="give a system-user token with ads_read: --secret-env or --secret-file",
-        )
+    token, app_secret = _credentials(owner.spec.secret)
 
     class TrackingApi(FacebookAdsApi):  # type: ignore[misc]
         def call(self, *args: Any, **kwargs: Any) -> Any:
@@ -230,11 +267,29 @@ def _tracking_api(owner: MetaApi) -> FacebookAdsApi:
             owner.note_usage(response.headers() or {})
             return response
 
-    session = FacebookSession(access_token=owner.spec.secret)
+    session = FacebookSession(access_token=token, app_secret=app_secret)
+    if app_secret:
+        register_secret(session.appsecret_proof)
     if owner.spec.endpoint:
         session.GRAPH = owner.spec.endpoint
     session.requests.headers["User-Agent"] = "dpo (Meta connector)"
     return TrackingApi(session, api_version=owner.config.api_version)
+
+
+def _credentials(secret: str | None) -> tuple[str, str | None]:
+    """(access token, app secret or None) from `ACCESS_TOKEN` or `ACCESS_TOKEN:APP_SECRET`."""
+    token, sep, app_secret = (secret or "").strip().partition(":")
+    if not token or (sep and not app_secret):
+        raise ConfigError(
+            "no access token" if not token else "an empty app secret after the access token",
+            hint="give a system-user token with ads_read as ACCESS_TOKEN, or as "
+            "ACCESS_TOKEN:APP_SECRET when its app requires an app secret proof "
+            "(--secret-env or --secret-file)",
+        )
+    register_secret(token)
+    if app_secret:
+        register_secret(app_secret)
+    return token, app_secret or None
 
 
 def usage(headers: Mapping[str, str]) -> tuple[float, float]:
@@ -252,6 +307,8 @@ def usage(headers: Mapping[str, str]) -> tuple[float, float]:
                     continue
                 if key == "estimated_time_to_regain_access":
                     regain = max(regain, float(number) * 60)  # minutes
+                elif key == "reset_time_duration":  # x-ad-account-usage, seconds
+                    regain = max(regain, float(number))
                 elif key in ("call_count", "total_time", "total_cputime") or key.endswith("_pct"):
                     percent = max(percent, float(number))
     return percent, regain
@@ -291,6 +348,8 @@ def _request_fault(exc: Any) -> Fault:
     if exc.api_error_message():
         said += f": {short(exc.api_error_message())}"
     headers = exc.http_headers() or {}
+    if _is_too_much_data(exc):  # before the rate limits: its code may be 1
+        return Fault(f"Meta finds the request too large ({said})", False)
     if (
         code in RATE_LIMIT_CODES
         or exc.api_transient_error()
@@ -300,22 +359,40 @@ def _request_fault(exc: Any) -> Fault:
     ):
         wait = max(usage(headers)[1], retry_after(headers) or 0.0) or None
         return Fault(f"Meta answered {said}", True, wait)
+    what, hint = _refusal(code, exc.api_error_message() or "")
+    return Fault(f"{what} ({said})", False, hint=hint)
+
+
+def _refusal(code: int, message: str) -> tuple[str, str | None]:
+    """What a refusal with Meta's error `code` means, and what to do about it."""
     if code == 190:
-        return Fault(
-            f"Meta refused the access token ({said})",
-            False,
-            hint="create a new (system-user) token with ads_read and update the source's secret",
+        return "Meta refused the access token", (
+            "create a new (system-user) token with ads_read and update the source's secret"
         )
     if code == 2635:
-        return Fault(
-            f"Meta no longer serves this API version ({said})",
-            False,
-            hint="set a current version with --setting api_version=vNN.0 or [meta] api_version",
+        return "Meta no longer serves this API version", (
+            "set a current version with --setting api_version=vNN.0 or [meta] api_version"
+        )
+    if code == RETENTION_CODE:
+        return "Meta keeps insights for 37 months only", (
+            "days older than 37 months cannot be synced; check the machine's clock"
+        )
+    if code == 100 and "appsecret_proof" in message:
+        return "Meta refused the app secret proof", (
+            "the app requires an app secret proof: give the source's secret as "
+            "ACCESS_TOKEN:APP_SECRET, with the secret of the token's app (App settings → Basic)"
         )
     if code in PERMISSION_CODES:
-        return Fault(
-            f"Meta refused access to the ad account ({said})",
-            False,
-            hint="give the token's user access to the ad account, with the ads_read permission",
+        return "Meta refused access to the ad account", (
+            "give the token's user access to the ad account, with the ads_read permission"
         )
-    return Fault(f"Meta refused the request ({said})", False)
+    return "Meta refused the request", None
+
+
+def _is_too_much_data(exc: Any) -> bool:
+    """Meta's "Please reduce the amount of data you're asking for": code 100 with subcode
+    1487534, or code 1 or 100 with only the message."""
+    if int(exc.api_error_code() or 0) not in TOO_MUCH_DATA:
+        return False
+    message = (exc.api_error_message() or "").lower()
+    return exc.api_error_subcode() == TOO_MUCH_DATA_SUBCODE or "reduce the amount of" in message

@@ -44,12 +44,14 @@ def plan_windows(
     lookback_days: int,
     initial_days: int,
     changed_days: Collection[date] = (),
+    available_from: date | None = None,
 ) -> list[Window]:
     """The windows a run should fetch, in the order it should fetch them.
 
     `changed_days` (days the upstream says changed) are fetched after the recent days, oldest
     first, when they lie inside the synced range; days outside it are left to the history
-    backfill, so coverage stays contiguous. An explicit `--until` range ignores them.
+    backfill, so coverage stays contiguous. An explicit `--until` range ignores them. No window
+    is planned before `available_from`, the oldest day the upstream still serves.
     """
     today = request.now.astimezone(tz).date()
     last = min(request.until, today) if request.until else today
@@ -66,7 +68,21 @@ def plan_windows(
         older = [d for d in _days(floor, oldest - timedelta(days=1)) if d < recent_start]
         changed = sorted(d for d in set(changed_days) if oldest <= d < recent_start)
         days = recent + changed + list(reversed(older))
-    return [Window.for_day(d, tz) for d in days]
+    return [Window.for_day(d, tz) for d in days if available_from is None or d >= available_from]
+
+
+def within_reach(
+    coverage: Coverage, available_from: date, *, tz: ZoneInfo
+) -> tuple[Coverage, date | None]:
+    """The coverage with its history start raised to `available_from` (the oldest day the
+    upstream still serves), and the history start given up when that leaves out days not yet
+    synced (else None)."""
+    start = coverage.history_start
+    if start is None or start >= available_from:
+        return coverage, None
+    covered = coverage.covered_from.astimezone(tz).date() if coverage.covered_from else None
+    given_up = start if covered is None or covered > start else None
+    return replace(coverage, history_start=available_from), given_up
 
 
 def _history_floor(coverage: Coverage, since: date | None, default: date) -> date:

@@ -13,7 +13,7 @@ The connector's own state lives in `sync_state.pending["connector"]` and is save
 ends without an error; added days that the time budget left undone are kept in
 `pending["owed_days"]` and fetched by the next run, so a long restatement progresses even when
 no single run can finish it. A connector whose upstream keeps data for a limited time says from
-which day (an `available_from(now)` method): no window is planned before it, and a remembered or
+which day (`Connector.available_from`): no window is planned before it, and a remembered or
 requested history start older than it is raised to it, with one warning.
 """
 
@@ -92,7 +92,7 @@ def sync_source(
     run_plan, windows = RunPlan(), []
     try:
         run_plan = _prepare(connector, state, request, budget=budget)
-        available = _available_from(connector, request.now)
+        available = connector.available_from(request.now)
         if available is not None:
             coverage = _within_reach(connector, coverage, available)
         windows = plan_windows(
@@ -165,13 +165,6 @@ def _sync_windows(
         outcome.rows_written += written
         if on_window:
             on_window(outcome.windows_done, len(windows))
-
-
-def _available_from(connector: Connector, now: datetime) -> date | None:
-    """The oldest local day the upstream still serves, when the connector says so with an
-    `available_from(now)` method (Meta keeps 37 months); None: no limit."""
-    oldest = getattr(connector, "available_from", None)
-    return oldest(now) if callable(oldest) else None
 
 
 def _within_reach(connector: Connector, coverage: Coverage, available: date) -> Coverage:

@@ -95,9 +95,7 @@ class Harness:
         out: Totals = {}
         for day in {d for d, _ in by_grain}:
             hours, days = by_grain.get((day, "hour"), {}), by_grain.get((day, "day"), {})
-            out[day] = {
-                m: days[m] if m in days else hours.get(m, Decimal(0)) for m in self.metrics
-            }
+            out[day] = {m: days[m] if m in days else hours.get(m, Decimal(0)) for m in self.metrics}
         return {day: _round(t) for day, t in out.items()}
 
     def expected_days(self, first: date, last: date) -> Totals:

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import Result
 
 from tests.conftest import CliInvoker, Clock, Database
-from tests.connectors.harness import MetaHarness
+from tests.connectors.harness import MetaHarness, utc
 from tests.fakes.meta import Hour
 
 DAY = "2026-03-06"  # older than yesterday at the test clock: an async report run
@@ -102,7 +103,11 @@ def test_purchases_use_the_configured_action_type_and_attribution(
     assert daily and json.loads(daily[0].arg("action_attribution_windows") or "") == ["28d_click"]
     rows = database.rows("SELECT grain, count(*) FROM fact GROUP BY grain ORDER BY grain")
     assert rows == [("day", 3), ("hour", 72)]
-    assert meta.stored(database) == expected(meta)  # omni_purchase only, not every purchase type
+    # omni_purchase only, not every purchase type; in the configured window
+    day = date.fromisoformat(DAY)
+    assert meta.stored(database) == {
+        d: t for d, t in meta.meta.day_totals(("28d_click",)).items() if d == day
+    }
 
 
 def test_high_usage_pauses_before_the_next_call(
@@ -182,3 +187,18 @@ def test_the_folded_autumn_hour_and_a_spring_hour_that_does_not_exist(
     }
     assert len(autumn) == 24 and "2026-11-01 08:00" in autumn and "2026-11-01 09:00" not in autumn
     assert meta.stored(database) == meta.expected_days(date(2026, 3, 8), date(2026, 11, 1))
+    assert stored_hours(database, meta) == meta.meta.hour_totals()  # the spring hour included
+
+
+def stored_hours(database: Database, meta: MetaHarness) -> dict[date, dict[str, Decimal]]:
+    """The stored hour facts' spend, impressions and clicks, summed per local day."""
+    zone = ZoneInfo(meta.tz)
+    out: dict[date, dict[str, Decimal]] = {}
+    for start, *values in database.rows(
+        "SELECT period_start, spend, impressions, clicks FROM fact WHERE grain = 'hour'"
+    ):
+        day = utc(start).astimezone(zone).date()
+        totals = out.setdefault(day, dict.fromkeys(("spend", "impressions", "clicks"), Decimal(0)))
+        for name, value in zip(("spend", "impressions", "clicks"), values, strict=True):
+            totals[name] += Decimal(str(value))
+    return out
