@@ -1,10 +1,15 @@
-"""Fixtures of the connector tests: recorded (never slept) waits."""
+"""Fixtures of the connector tests: recorded (never slept) waits, served fake upstreams."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from dpo.connectors import upstream
+from tests.conftest import Clock
+from tests.connectors.harness import MetaHarness, WooHarness
 
 
 @pytest.fixture
@@ -13,3 +18,22 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
     monkeypatch.setattr(upstream, "sleep", recorded.append)
     return recorded
+
+
+@pytest.fixture
+def meta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
+) -> Iterator[MetaHarness]:
+    harness = MetaHarness(tmp_path, monkeypatch)
+    with harness.serving():
+        yield harness
+
+
+@pytest.fixture
+def woo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
+) -> Iterator[WooHarness]:
+    harness = WooHarness(tmp_path, monkeypatch)
+    harness.woo.orders.clear()  # each test adds the orders it needs
+    with harness.serving():
+        yield harness

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from typer.testing import Result
 
 from tests.conftest import CliInvoker, Clock, Database
@@ -17,15 +14,6 @@ from tests.connectors.harness import MetaHarness, utc
 from tests.fakes.meta import Hour
 
 DAY = "2026-03-06"  # older than yesterday at the test clock: an async report run
-
-
-@pytest.fixture
-def meta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[MetaHarness]:
-    harness = MetaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 def add(cli: CliInvoker, meta: MetaHarness, *settings: str, org_tz: str | None = None) -> None:

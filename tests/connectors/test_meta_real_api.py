@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,15 +23,6 @@ from tests.fakes.meta import APP_SECRET, TOKEN
 
 DAY = "2026-03-06"
 LA = ZoneInfo("America/Los_Angeles")
-
-
-@pytest.fixture
-def meta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[MetaHarness]:
-    harness = MetaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 def add(cli: CliInvoker, meta: MetaHarness, *settings: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,16 +15,6 @@ from tests.connectors.harness import WooHarness, utc
 from tests.fakes.http import Response
 
 NY = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def woo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[WooHarness]:
-    harness = WooHarness(tmp_path, monkeypatch)
-    harness.woo.orders.clear()
-    with harness.serving():
-        yield harness
 
 
 def add(cli: CliInvoker, woo: WooHarness, *settings: str) -> None:

@@ -28,16 +28,6 @@ NY = ZoneInfo("America/New_York")
 ORDERS = "/wp-json/wc/v3/orders"
 
 
-@pytest.fixture
-def woo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[WooHarness]:
-    harness = WooHarness(tmp_path, monkeypatch)
-    harness.woo.orders.clear()
-    with harness.serving():
-        yield harness
-
-
 def add(cli: CliInvoker, woo: WooHarness, *settings: str, account: str | None = None) -> None:
     cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", woo.tz, "--currency", "USD")
     args = woo.source_args()

@@ -8,11 +8,13 @@ matching requests with an error (`times=None`: every one), before the fake's own
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -107,11 +109,18 @@ class FakeUpstream:
             return self.route(request)
 
     @contextmanager
-    def running(self) -> Iterator[FakeUpstream]:
-        """Serve on 127.0.0.1 on a free port until the block ends."""
+    def running(self, *, tls: tuple[Path, Path] | None = None) -> Iterator[FakeUpstream]:
+        """Serve on 127.0.0.1 on a free port until the block ends; over HTTPS with `tls`
+        (a certificate file and its key file)."""
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         thread.start()
         try:

@@ -27,20 +27,17 @@ import ipaddress
 import math
 import random
 import re
-import ssl
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from tests.fakes.http import FakeUpstream, Request, Response, _handler
+from tests.fakes.http import FakeUpstream, Request, Response
 
 KEY, SECRET = (
     "ck_0123456789abcdef0123456789abcdef01234567",
@@ -147,23 +144,12 @@ class FakeWoo(FakeUpstream):
         self.next_id = 1001
 
     @contextmanager
-    def running_tls(self, cert_file: Path, key_file: Path) -> Iterator[FakeWoo]:
+    def running_tls(self, cert_file: Path, key_file: Path) -> Iterator[FakeUpstream]:
         """Serve on https://127.0.0.1 until the block ends: TLS ends here, in front of
         WordPress, which sees HTTPS only when `https` (or a trusted X-Forwarded-Proto) says so
         — a TLS-terminating proxy it does not know about otherwise."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            server.shutdown()
-            server.server_close()
+        with self.running(tls=(cert_file, key_file)) as served:
+            yield served
 
     # --- the data ---------------------------------------------------------------------------
 
