@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from dpo.storage.types import Money, UTCDateTime
+from dpo.storage.types import FX_RATE, Money, UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -159,6 +159,20 @@ class WindowQuality(SQLModel, table=True):
     )
     day: date = Field(primary_key=True)
     flag: str = Field(max_length=32, primary_key=True)
+
+
+class FxRate(SQLModel, table=True):
+    """An exchange rate the user gave: one `base` is worth `rate` of `quote` from `effective_from`
+    until the pair's next rate. Rollups convert money with the rate of the fact's local day."""
+
+    __tablename__ = "fx_rate"
+
+    base: str = Field(max_length=3, primary_key=True)
+    quote: str = Field(max_length=3, primary_key=True)
+    effective_from: date = Field(primary_key=True)
+    rate: Decimal = Field(sa_type=FX_RATE, nullable=False)
+    source: str = Field(default="", max_length=200)
+    updated_at: datetime = _ts(nullable=False)
 
 
 class JobRun(SQLModel, table=True):

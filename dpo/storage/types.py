@@ -34,3 +34,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def Money() -> Numeric[Any]:
     """Exact money: NUMERIC(20, 6), returned as Decimal."""
     return Numeric(20, 6, asdecimal=True)
+
+
+FX_RATE = Numeric(24, 12, asdecimal=True)
+"""An exchange rate: exact, with the precision published rates carry (and their inverses)."""
