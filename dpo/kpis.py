@@ -10,7 +10,7 @@ a campaign's is what the ad platform attributes to it over its spend. A denomina
 fallbacks, used only when the first part is not reported at all: an organization without a
 store divides spend by GA key events for its CPA.
 
-Money KPIs are in the organization's one currency: rollups leave out facts in any other.
+Money KPIs are in the organization's one currency: rollups convert others (`storage/fx.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """What the rollups should hold, computed in plain Python from the fact rows (no SQL).
 
 The rules, restated independently of dpo.rollup.aggregate: an hour fact counts on the local date of
-its start, a day fact on the local date of its middle (start + 12 h); a fact whose currency is
-set and differs from the organization's is left out and counted; on a local date, a segment's
+its start, a day fact on the local date of its middle (start + 12 h); in a fact whose currency
+is set and differs from the organization's, counts count as they are and money is multiplied by
+the rate of that local date, or left out (and the fact counted) when there is none; on a local
+date, a segment's
 metric is the sum of its day facts where any reported it, else the sum of its hour facts;
 revenue, orders and refunds of the organization come from its stores, else its GA sources.
 """
@@ -10,7 +12,7 @@ revenue, orders and refunds of the organization come from its stores, else its G
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,27 +50,34 @@ def expected(
     currency: str,
     owners: set[int],
     daily: bool,
+    rates: Mapping[tuple[str, date], Decimal] | None = None,
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """{(period, source_id, channel, campaign): measures} including totals (source_id 0)."""
+    """{(period, source_id, channel, campaign): measures} including totals (source_id 0).
+
+    `rates`: (currency, local date) → how much of `currency` one unit of the fact's is worth.
+    """
     # Per segment and period, a metric's facts of each grain added up apart: on a day, a day
     # fact's figure stands for the day and the hours are only its shape.
     by_grain: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
-    skipped: dict[Any, int] = {}
+    skipped: dict[tuple[Any, ...], int] = {}
     for f in facts:
         if not daily and f["grain"] != "hour":
             continue
         key_time = _period(f, tz) if daily else f["period_start"]
-        skipped.setdefault(key_time, 0)
+        key = (key_time, f["source_id"], f["channel"], f["campaign"])
+        values = {m: f[m] for m in (*SUMS, *OWNED)}
         if f["currency"] is not None and f["currency"] != currency:
-            skipped[key_time] += 1
-            continue
-        grains = by_grain.setdefault((key_time, f["source_id"], f["channel"], f["campaign"]), {})
+            rate = (rates or {}).get((f["currency"], _period(f, tz)))
+            money = [m for m in values if metrics.BY_NAME[m].is_money]
+            if rate is None and any(values[m] is not None for m in money):
+                skipped[key] = skipped.get(key, 0) + 1
+            for m in money:
+                values[m] = None if rate is None or values[m] is None else values[m] * rate
+        grains = by_grain.setdefault(key, {})
         parts = grains.setdefault(f["grain"], {})
-        for m in (*SUMS, *OWNED):
-            _add(parts, m, f[m])
-    out: dict[tuple[Any, ...], dict[str, Any]] = {
-        (k, 0, "", ""): {"skipped_facts": n} for k, n in skipped.items()
-    }
+        for m, value in values.items():
+            _add(parts, m, value)
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, grains in by_grain.items():
         figure = {
             m: grains.get("day", {}).get(m)
@@ -76,8 +85,9 @@ def expected(
             else grains.get("hour", {}).get(m)
             for m in (*SUMS, *OWNED)
         }
-        row = out.setdefault(key, {"skipped_facts": 0})
-        total = out[(key[0], 0, "", "")]
+        row = out.setdefault(key, {"skipped_facts": skipped.get(key, 0)})
+        total = out.setdefault((key[0], 0, "", ""), {"skipped_facts": 0})
+        total["skipped_facts"] += skipped.get(key, 0)
         is_owner = key[1] in owners
         for m in SUMS:
             _add(row, m, figure[m])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dpo.resources import fx
 from dpo.rollup.aggregate import AggregateRequest, aggregate_org
 from dpo.storage import tables
 from dpo.storage.locks import hold_lock
@@ -57,13 +59,32 @@ def aggregate(db: Database, grain: Grain, **request: Any) -> None:
     aggregate_org(db.engine, 1, grain, AggregateRequest(**request))
 
 
-def check_rollups(db: Database, *, tz: str, owners: set[int]) -> None:
+def check_rollups(
+    db: Database, *, tz: str, owners: set[int], rates: Sequence[tuple[date, Decimal]] = ()
+) -> None:
+    """The rollups equal the oracle's; `rates`: (effective from, rate) of USD → EUR."""
     facts = all_facts(db)
+    days = {oracle_day(f, ZoneInfo(tz)) for f in facts}
+    by_day = {}
+    for day in days:
+        effective = [rate for start, rate in sorted(rates) if start <= day]
+        if effective:
+            by_day[("USD", day)] = effective[-1]
     for grain in Grain:
         want = oracle.expected(
-            facts, tz=ZoneInfo(tz), currency="EUR", owners=owners, daily=grain is Grain.day
+            facts,
+            tz=ZoneInfo(tz),
+            currency="EUR",
+            owners=owners,
+            daily=grain is Grain.day,
+            rates=by_day,
         )
         assert stored(db, grain) == want, grain
+
+
+def oracle_day(fact: Mapping[str, Any], tz: ZoneInfo) -> date:
+    start: datetime = fact["period_start"]
+    return (start + timedelta(hours=12 if fact["grain"] == "day" else 0)).astimezone(tz).date()
 
 
 # --- random facts --------------------------------------------------------------------------------
@@ -151,14 +172,16 @@ def test_rollups_equal_the_sums_of_the_facts_full_and_incremental(
     acme: Database, data: st.DataObject, tz: str, base: datetime
 ) -> None:
     with acme.engine.begin() as conn:
-        for table in (FACT, CHANGE, *TABLES.values()):
+        for table in (FACT, CHANGE, tables.fx_rate, *TABLES.values()):
             conn.execute(sa.delete(table))
         conn.execute(sa.text("UPDATE organization SET timezone = :tz"), {"tz": tz})
+    rates = data.draw(usd_rates(base))
+    fx.save_rates(acme.engine, [fx.Rate("USD", "EUR", d, r) for d, r in rates])
     span = (base - timedelta(days=1), base + timedelta(days=32))
     replace_facts(acme, data.draw(fact_rows(base)), *span)
     for grain in Grain:
         aggregate(acme, grain)  # the first run (and a time zone change) rebuilds in full
-    check_rollups(acme, tz=tz, owners={1})
+    check_rollups(acme, tz=tz, owners={1}, rates=rates)
 
     # A later sync rewrites a few days; the incremental run must match the facts again.
     first = base + timedelta(hours=data.draw(st.integers(0, 24 * 28)))
@@ -166,8 +189,23 @@ def test_rollups_equal_the_sums_of_the_facts_full_and_incremental(
     replace_facts(acme, data.draw(fact_rows(base)), first, end)
     for grain in Grain:
         aggregate(acme, grain)
-    check_rollups(acme, tz=tz, owners={1})
+    check_rollups(acme, tz=tz, owners={1}, rates=rates)
     assert acme.scalar("SELECT count(*) FROM fact_change") == 0
+
+    # A rate added or changed later recomputes what it converts, incrementally too.
+    more = data.draw(usd_rates(base))
+    fx.save_rates(acme.engine, [fx.Rate("USD", "EUR", d, r) for d, r in more])
+    for grain in Grain:
+        aggregate(acme, grain)
+    check_rollups(acme, tz=tz, owners={1}, rates=list({**dict(rates), **dict(more)}.items()))
+
+
+@st.composite
+def usd_rates(draw: st.DrawFn, base: datetime) -> list[tuple[date, Decimal]]:
+    """A few USD → EUR rates effective from days around `base`'s month."""
+    days = draw(st.sets(st.integers(-2, 33), max_size=3))
+    rate = st.decimals(min_value=Decimal("0.5"), max_value=Decimal(2), places=4)
+    return [(base.date() + timedelta(days=d), draw(rate)) for d in sorted(days)]
 
 
 # --- DST -----------------------------------------------------------------------------------------
@@ -360,7 +398,7 @@ def test_revenue_has_one_owner_and_attributed_revenue_stays_apart(
     assert total("SELECT sum(revenue) FROM agg_daily WHERE source_id = 0") == ga
 
 
-def test_a_fact_in_another_currency_is_left_out_and_said_so(
+def test_money_in_another_currency_is_converted_with_its_days_rate_and_counts_always_count(
     cli: CliInvoker, acme: Database
 ) -> None:
     start = datetime(2026, 1, 5, tzinfo=UTC)
@@ -374,18 +412,47 @@ def test_a_fact_in_another_currency_is_left_out_and_said_so(
     result = cli.ok("aggregate", "daily", "--quiet")
     assert result.stdout == ""
     assert result.stderr.strip() == (
-        "Warning: acme: 1 facts in a currency other than EUR were left out of the rollups "
-        "(dpo does not convert currencies)"
+        "Warning: acme: 1 fact has money in a currency no rate converts into EUR: left out of "
+        "its money totals (`dpo report` says which; `dpo fx set` adds a rate)"
     )
-    ((spend, clicks, skipped),) = acme.rows(
-        "SELECT spend, clicks, skipped_facts FROM agg_daily WHERE source_id = 0"
+    totals = "SELECT spend, clicks, skipped_facts FROM agg_daily WHERE source_id = 0"
+    ((spend, clicks, skipped),) = acme.rows(totals)
+    assert (Decimal(str(spend)), clicks, skipped) == (Decimal(10), 12, 1)
+    period = ("--since", "2026-01-05", "--until", "2026-01-05", "--json")
+    report = json.loads(cli.ok("report", "--org", "acme", *period).stdout)
+    assert report["totals"]["spend"] == 10
+    assert report["totals"]["clicks"] == 12
+    assert (
+        "USD 99.00 of demo:meta (demo) spend not converted: no USD→EUR rate for 2026-01-05 "
+        "(add one with `dpo fx set USD EUR RATE --from DAY`)"
+    ) in report["warnings"]
+
+    # The inverse of a EUR → USD rate converts it, once the rollups are recomputed.
+    saved = cli.ok("fx", "set", "eur", "usd", "1.1", "--from", "2026-01-01")
+    assert saved.stdout.splitlines() == [
+        "Rates: 1 added, 0 changed.",
+        "The next `dpo aggregate` recomputes the money of 1 organization with them.",
+    ]
+    cli.ok("aggregate", "daily", "--quiet")
+    ((spend, clicks, skipped),) = acme.rows(totals)
+    assert (Decimal(str(spend)).quantize(Decimal("0.01")), clicks, skipped) == (
+        Decimal("100.00"),
+        12,
+        0,
     )
-    assert (Decimal(str(spend)), clicks, skipped) == (Decimal(10), 5, 1)
-    report = cli.ok(
-        "report", "--org", "acme", "--since", "2026-01-05", "--until", "2026-01-05", "--json"
+    report = json.loads(cli.ok("report", "--org", "acme", *period).stdout)
+    assert report["totals"]["spend"] == 100
+    assert not any("not converted" in w for w in report["warnings"])
+
+    # A corrected rate recomputes again; an unchanged one changes nothing.
+    assert (
+        "0 added, 1 changed"
+        in cli.ok("fx", "set", "EUR", "USD", "0.9", "--from", "2026-01-01").stdout
     )
-    assert json.loads(report.stdout)["totals"]["spend"] == 10
-    assert "1 facts in a currency other than EUR are left out" in report.stdout
+    assert "1 unchanged" in cli.ok("fx", "set", "EUR", "USD", "0.9", "--from", "2026-01-01").stdout
+    cli.ok("aggregate", "daily", "--quiet")
+    ((spend, _, _),) = acme.rows(totals)
+    assert Decimal(str(spend)).quantize(Decimal("0.01")) == Decimal("120.00")
 
 
 def test_each_rollup_consumes_changes_on_its_own(cli: CliInvoker, database: Database) -> None:

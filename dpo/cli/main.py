@@ -73,6 +73,10 @@ COMMANDS = {
     "insights": Entry(
         "dpo.cli.insights:app", "Insights: anomalies, trends, recommendations, goal risks."
     ),
+    "fx": Entry(
+        "dpo.cli.fx:app",
+        "Exchange rates: convert money an upstream reports in another currency.",
+    ),
     "tokens": Entry(
         "dpo.cli.tokens:app", "API tokens for `dpo serve`: one organization's, or admin."
     ),

@@ -54,6 +54,8 @@ def status(
         for x in report.sources:
             for note in x.data_quality:
                 render.console().print(f"[yellow]data quality[/] {x.org}: {note}", highlight=False)
+            for note in x.unconverted:
+                render.console().print(f"[yellow]currency[/] {x.org}: {note}", highlight=False)
         render.print_table(
             "Latest run of each job (UTC)",
             ["job", "org", "source", "status", "started", "error"],

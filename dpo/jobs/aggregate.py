@@ -71,9 +71,11 @@ def _aggregate_body(
             what = f"{what}: {outcome.reason}"
         work = Work(rows_written=outcome.rows_written, windows=outcome.ranges, message=what)
         if outcome.skipped_facts:
+            n = outcome.skipped_facts
+            facts = "1 fact has" if n == 1 else f"{n:,} facts have"
             work.warnings.append(
-                f"{org.slug}: {outcome.skipped_facts:,} facts in a currency other than "
-                f"{org.currency} were left out of the rollups (dpo does not convert currencies)"
+                f"{org.slug}: {facts} money in a currency no rate converts into {org.currency}: "
+                "left out of its money totals (`dpo report` says which; `dpo fx set` adds a rate)"
             )
         return work
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo.ops.history import JobRunPublic, latest_runs
 from dpo.resources.orgs import get_org
-from dpo.storage import tables
+from dpo.storage import fx, tables
 from dpo.storage.models import Organization, Source, SyncState
 from dpo.storage.quality import quality_notes
 from dpo.storage.quick import session_reader
@@ -32,6 +33,7 @@ class SourceHealth(SQLModel):
     consecutive_failures: int
     problem: str | None
     data_quality: list[str] = []  # what the upstream withheld or estimated, recent days
+    unconverted: list[str] = []  # money no exchange rate converts, recent days
 
 
 class Status(SQLModel):
@@ -71,8 +73,11 @@ def _sources(
     out = []
     recent = (now - timedelta(days=QUALITY_DAYS)).date()
     notes = quality_notes(session.connection(), first=recent, last=now.date(), org_id=org_id)
+    gaps: dict[int, list[fx.Unconverted]] = {}
     for source, org, state in session.exec(query):
-        assert source.id is not None
+        assert source.id is not None and org.id is not None
+        if org.id not in gaps:
+            gaps[org.id] = _unconverted(session, org, first=recent, last=now.date())
         newest = _newest_fact(session, source.id)
         success = state.last_success_at if state else None
         out.append(
@@ -90,9 +95,24 @@ def _sources(
                 consecutive_failures=state.consecutive_failures if state else 0,
                 problem=_problem(source.enabled, success, now=now, stale_after=stale_after),
                 data_quality=[n.text for n in notes if n.source_id == source.id],
+                unconverted=[g.text for g in gaps[org.id] if g.source_id == source.id],
             )
         )
     return out
+
+
+def _unconverted(
+    session: Session, org: Organization, *, first: date, last: date
+) -> list[fx.Unconverted]:
+    assert org.id is not None
+    return fx.unconverted(
+        session.connection(),
+        org_id=org.id,
+        target=org.currency,
+        tz=ZoneInfo(org.timezone),
+        first=first,
+        last=last,
+    )
 
 
 def _problem(

@@ -22,7 +22,8 @@ from dpo.errors import InvalidInputError
 from dpo.kpis import KPIS, PARTS, Value, add_parts, change, compute_kpis
 from dpo.metrics import OWNED
 from dpo.resources.orgs import get_org
-from dpo.storage import tables
+from dpo.storage import fx, tables
+from dpo.storage.models import Organization
 from dpo.storage.quality import quality_notes
 from dpo.storage.tables import TOTAL
 from dpo.storage.tables import agg_daily as DAILY
@@ -243,7 +244,7 @@ def build_report(
         top_campaigns=top,
         bottom_campaigns=bottom,
     )
-    report.warnings = _warnings(conn, org.id, org.currency, (period, before), days)
+    report.warnings = _warnings(conn, org, (period, before))
     return report
 
 
@@ -349,16 +350,15 @@ def _ranked(campaigns: Sequence[Row], *, most: int = 3) -> tuple[list[Row], list
 
 def _warnings(
     conn: Connection,
-    org_id: int,
-    currency: str,
+    org: Organization,
     periods: tuple[DateRange, DateRange],
-    days: Mapping[date, Mapping[str, Value]],
 ) -> list[str]:
     period, before = periods
+    assert org.id is not None
     t = DAILY
     first, last = conn.execute(
         sa.select(sa.func.min(t.c.day), sa.func.max(t.c.day)).where(
-            t.c.org_id == org_id, t.c.source_id == TOTAL
+            t.c.org_id == org.id, t.c.source_id == TOTAL
         )
     ).one()
     if first is None:
@@ -373,12 +373,11 @@ def _warnings(
         )
     out += [
         note.text
-        for note in quality_notes(conn, first=period.start, last=period.end, org_id=org_id)
+        for note in quality_notes(conn, first=period.start, last=period.end, org_id=org.id)
     ]
-    skipped = sum(int(days[d].get("skipped_facts") or 0) for d in period.dates() if d in days)
-    if skipped:
-        out.append(
-            f"{skipped:,} facts in a currency other than {currency} are left out "
-            "(dpo does not convert currencies)"
-        )
+    zone = ZoneInfo(org.timezone)
+    gaps = fx.unconverted(
+        conn, org_id=org.id, target=org.currency, tz=zone, first=period.start, last=period.end
+    )
+    out += [gap.text for gap in gaps]
     return out

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine
 from dpo import connectors, localdays
 from dpo.connectors.base import Role
 from dpo.rollup import statements
-from dpo.storage import tables
+from dpo.storage import fx, tables
 from dpo.storage.models import utcnow
 from dpo.vocab import Grain
 
@@ -226,9 +226,23 @@ def _chunks(ranges: list[tuple[Any, Any]], grain: Grain) -> list[tuple[Any, Any]
 
 def _rebuild(conn: Connection, ctx: OrgContext, grain: Grain, lo: Any, hi: Any) -> int:
     if grain is Grain.hour:
-        return statements.rebuild_hours(conn, ctx.scope, lo, hi)
+        return statements.rebuild_hours(conn, ctx.scope, lo, hi, spans=_spans(conn, ctx, lo, hi))
     pieces = localdays.pieces_for_days(lo, hi, ctx.timezone)
-    return statements.rebuild_days(conn, ctx.scope, lo, hi, pieces)
+    start, end = min(p.start for p in pieces), max(p.end for p in pieces)
+    spans = _spans(conn, ctx, start, end)
+    return statements.rebuild_days(conn, ctx.scope, lo, hi, pieces, spans=spans)
+
+
+def _spans(conn: Connection, ctx: OrgContext, start: datetime, end: datetime) -> list[fx.Span]:
+    """The rates that convert the range's money in other currencies (none when all is in the
+    organization's own)."""
+    currencies = fx.foreign_currencies(conn, ctx.id, ctx.currency, start, end)
+    if not currencies:
+        return []
+    first = localdays.local_date(start, ctx.timezone)
+    last = localdays.local_date(end, ctx.timezone)
+    book = fx.RateBook(conn, ctx.currency, first, last)
+    return fx.spans(book, currencies, first, last, ctx.timezone)
 
 
 # --- state ---------------------------------------------------------------------------
@@ -306,7 +320,7 @@ def _clear_from(conn: Connection, table: sa.Table, org_id: int, start: datetime 
 
 
 def _skipped(conn: Connection, table: sa.Table, org_id: int, chunks: list[tuple[Any, Any]]) -> int:
-    """Facts left out of the rebuilt ranges because of their currency."""
+    """Facts whose money no rate converts, in the rebuilt ranges."""
     if not chunks:
         return 0
     key = table.c.day if table is statements.DAILY else table.c.hour_start

@@ -3,29 +3,32 @@
 Each range is rebuilt with three statements, whatever its size: delete the range's rows,
 insert one row per source, channel and campaign (hour facts as they are, or facts grouped by
 local date: a day fact's figure, where the source reported one, else the sum of the hours), then
-insert the organization's totals, grouped from those rows, together with a
-count of the facts left out because of their currency. The statements are the same on SQLite
-and PostgreSQL except for "instant + offset → date".
+insert the organization's totals, grouped from those rows. The statements are the same on
+SQLite and PostgreSQL except for "instant + offset → date".
 
-A fact whose currency is set and is not the organization's is left out whole (dpo does not
-convert currencies) and counted in the total row's `skipped_facts`, so reports can say so.
+Money in a currency other than the organization's is converted with the rate of its local day
+(`storage/fx.py` gives the rates as UTC spans, joined like the local-day pieces); counts are
+never touched. Money no rate converts is left out (NULL), and the facts it came from are counted
+in `skipped_facts`, per source row and in the total, so reports can say so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Select, Table
 
 from dpo.localdays import Piece
-from dpo.metrics import OWNED, SHARED
+from dpo.metrics import BY_NAME, OWNED, SHARED
 from dpo.storage import tables
+from dpo.storage.fx import MONEY, Span
 from dpo.storage.tables import ROLLUP_MEASURES, SOURCE_OWNED, TOTAL
-from dpo.storage.types import UTCDateTime
+from dpo.storage.types import FX_RATE, UTCDateTime
 
 FACT = tables.fact
 DAILY = tables.agg_daily
@@ -41,45 +44,54 @@ class Scope:
     owner_ids: tuple[int, ...]
 
 
-def rebuild_hours(conn: Connection, scope: Scope, start: datetime, end: datetime) -> int:
-    """Recompute the organization's agg_hourly rows for hours starting in [start, end)."""
+def rebuild_hours(
+    conn: Connection, scope: Scope, start: datetime, end: datetime, *, spans: Sequence[Span] = ()
+) -> int:
+    """Recompute the organization's agg_hourly rows for hours starting in [start, end), money
+    in other currencies converted with `spans` (see `storage/fx.py`)."""
     key = HOURLY.c.hour_start
     conn.execute(sa.delete(HOURLY).where(HOURLY.c.org_id == scope.org_id, key >= start, key < end))
     f = FACT.c
-    where = (
-        f.org_id == scope.org_id,
-        f.grain == "hour",
-        f.period_start >= start,
-        f.period_start < end,
-    )
-    rows = sa.select(
-        f.org_id,
-        f.period_start,
-        f.source_id,
-        f.channel,
-        f.campaign,
-        f.campaign_name,
-        *(f[m] for m in SHARED),
-        *(sa.case((_is_owner(scope), f[m])) for m in OWNED),
-        *(f[m] for m in OWNED),
-        sa.literal(0),
-    ).where(*where, _same_currency(scope))
-    foreign = (
-        sa.select(f.period_start.label("k"), *_nulls(), sa.func.count().label("skipped"))
-        .where(*where, _other_currency(scope))
-        .group_by(f.period_start)
+    rate = _rates_table(spans, conn.dialect.name)
+    rows = (
+        sa.select(
+            f.org_id,
+            f.period_start,
+            f.source_id,
+            f.channel,
+            f.campaign,
+            f.campaign_name,
+            *(_converted(m, scope, rate) for m in SHARED),
+            *(sa.case((_is_owner(scope), _converted(m, scope, rate))) for m in OWNED),
+            *(_converted(m, scope, rate) for m in OWNED),
+            _unconverted(scope, rate),
+        )
+        .select_from(FACT.outerjoin(rate, _rate_applies(rate)))
+        .where(
+            f.org_id == scope.org_id,
+            f.grain == "hour",
+            f.period_start >= start,
+            f.period_start < end,
+        )
     )
     written = _insert(conn, HOURLY, "hour_start", rows)
-    totals = _totals(HOURLY, key, scope, (key >= start, key < end), foreign)
+    totals = _totals(HOURLY, key, scope, (key >= start, key < end))
     return written + _insert(conn, HOURLY, "hour_start", totals)
 
 
 def rebuild_days(
-    conn: Connection, scope: Scope, first: date, last: date, pieces: Sequence[Piece]
+    conn: Connection,
+    scope: Scope,
+    first: date,
+    last: date,
+    pieces: Sequence[Piece],
+    *,
+    spans: Sequence[Span] = (),
 ) -> int:
     """Recompute the organization's agg_daily rows for local dates first…last.
 
-    `pieces` (from `localdays.pieces_for_days`) say which instants fall on which local date.
+    `pieces` (from `localdays.pieces_for_days`) say which instants fall on which local date;
+    `spans` (from `storage/fx.py`) which rate converts money in another currency.
     """
     key = DAILY.c.day
     conn.execute(sa.delete(DAILY).where(DAILY.c.org_id == scope.org_id, key >= first, key <= last))
@@ -95,7 +107,7 @@ def rebuild_days(
         ),
     )
     lo, hi = min(p.start for p in pieces), max(p.end for p in pieces)
-    where = (f.org_id == scope.org_id, f.period_start >= lo, f.period_start < hi)
+    rate = _rates_table(spans, conn.dialect.name)
     rows = (
         sa.select(
             f.org_id,
@@ -104,23 +116,17 @@ def rebuild_days(
             f.channel,
             f.campaign,
             sa.func.max(f.campaign_name),
-            *(_day_figure(m) for m in SHARED),
-            *(sa.case((_is_owner(scope), _day_figure(m))) for m in OWNED),
-            *(_day_figure(m) for m in OWNED),
-            sa.literal(0),
+            *(_day_figure(m, scope, rate) for m in SHARED),
+            *(sa.case((_is_owner(scope), _day_figure(m, scope, rate))) for m in OWNED),
+            *(_day_figure(m, scope, rate) for m in OWNED),
+            sa.func.sum(_unconverted(scope, rate)),
         )
-        .select_from(joined)
-        .where(*where, _same_currency(scope))
+        .select_from(joined.outerjoin(rate, _rate_applies(rate)))
+        .where(f.org_id == scope.org_id, f.period_start >= lo, f.period_start < hi)
         .group_by(f.org_id, day, f.source_id, f.channel, f.campaign)
     )
-    foreign = (
-        sa.select(day.label("k"), *_nulls(), sa.func.count().label("skipped"))
-        .select_from(joined)
-        .where(*where, _other_currency(scope))
-        .group_by(day)
-    )
     written = _insert(conn, DAILY, "day", rows)
-    totals = _totals(DAILY, key, scope, (key >= first, key <= last), foreign)
+    totals = _totals(DAILY, key, scope, (key >= first, key <= last))
     return written + _insert(conn, DAILY, "day", totals)
 
 
@@ -140,56 +146,95 @@ def _totals(
     key: ColumnElement[Any],
     scope: Scope,
     in_range: tuple[ColumnElement[bool], ...],
-    foreign: Select[Any],
 ) -> Select[Any]:
-    """The organization's total rows: its source rows summed, plus the facts left out."""
+    """The organization's total rows: its source rows summed."""
     t = table.c
-    parts = (*SHARED, *OWNED)
-    rows = sa.select(key.label("k"), *(t[m] for m in parts), sa.literal(0).label("skipped")).where(
-        t.org_id == scope.org_id, t.source_id != TOTAL, *in_range
+    return (
+        sa.select(
+            sa.literal(scope.org_id),
+            key,
+            sa.literal(TOTAL),
+            sa.literal(""),
+            sa.literal(""),
+            sa.null(),
+            *(sa.func.sum(t[m]) for m in (*SHARED, *OWNED)),
+            *(sa.null() for _ in SOURCE_OWNED),
+            sa.func.sum(t.skipped_facts),
+        )
+        .where(t.org_id == scope.org_id, t.source_id != TOTAL, *in_range)
+        .group_by(key)
     )
-    both = sa.union_all(rows, foreign).subquery("both_")
-    return sa.select(
-        sa.literal(scope.org_id),
-        both.c.k,
-        sa.literal(TOTAL),
-        sa.literal(""),
-        sa.literal(""),
-        sa.null(),
-        *(sa.func.sum(both.c[m]) for m in parts),
-        *(sa.null() for _ in SOURCE_OWNED),
-        sa.func.sum(both.c.skipped),
-    ).group_by(both.c.k)
 
 
-def _day_figure(metric: str) -> ColumnElement[Any]:
+def _day_figure(metric: str, scope: Scope, rate: Any) -> ColumnElement[Any]:
     """A segment's figure for a day: its day fact's when the source reported one, else its hours.
 
     Upstreams that give both (GA's distinct sessions, Meta's spend, whose hourly split is an
     estimate) state the day's own figure in a fact of grain `day`; the hours keep the shape.
     """
     f = FACT.c
-    day = sa.func.sum(sa.case((f.grain == "day", f[metric])))
-    hours = sa.func.sum(sa.case((f.grain != "day", f[metric])))
+    value = _converted(metric, scope, rate)
+    day = sa.func.sum(sa.case((f.grain == "day", value)))
+    hours = sa.func.sum(sa.case((f.grain != "day", value)))
     return sa.func.coalesce(day, hours)
-
-
-def _nulls() -> list[ColumnElement[Any]]:
-    return [sa.null().label(m) for m in (*SHARED, *OWNED)]
 
 
 def _is_owner(scope: Scope) -> ColumnElement[bool]:
     return FACT.c.source_id.in_(scope.owner_ids)
 
 
-def _same_currency(scope: Scope) -> ColumnElement[bool]:
-    c = FACT.c.currency
-    return sa.or_(c.is_(None), c == scope.currency)
-
-
-def _other_currency(scope: Scope) -> ColumnElement[bool]:
+def _is_foreign(scope: Scope) -> ColumnElement[bool]:
     c = FACT.c.currency
     return sa.and_(c.is_not(None), c != scope.currency)
+
+
+def _converted(metric: str, scope: Scope, rate: Any) -> ColumnElement[Any]:
+    """A fact's value of `metric` in the organization's currency: counts as they are, money in
+    another currency times its day's rate (NULL when there is none)."""
+    value = FACT.c[metric]
+    if not BY_NAME[metric].is_money:
+        return value
+    return sa.case((_is_foreign(scope), value * rate.c.rate), else_=value)
+
+
+def _unconverted(scope: Scope, rate: Any) -> ColumnElement[Any]:
+    """1 for a fact with money no rate converts, else 0."""
+    f = FACT.c
+    has_money = sa.or_(*(f[m].is_not(None) for m in MONEY))
+    return sa.case((sa.and_(_is_foreign(scope), rate.c.rate.is_(None), has_money), 1), else_=0)
+
+
+def _rates_table(spans: Sequence[Span], dialect: str) -> Any:
+    """The spans as a derived table (grain, currency, utc_from, utc_to, rate); with none, an
+    empty one. A UNION ALL of one-row SELECTs, like the pieces: rollup ranges are a week of
+    hours or a month of days, so a handful of rows per currency."""
+
+    def row(span: Span) -> Any:
+        return sa.select(
+            sa.literal(span.grain, sa.String()).label("grain"),
+            sa.literal(span.currency, sa.String()).label("currency"),
+            sa.literal(span.start, UTCDateTime()).label("utc_from"),
+            sa.literal(span.end, UTCDateTime()).label("utc_to"),
+            sa.literal(span.rate, FX_RATE).label("rate"),
+        )
+
+    if not spans:
+        return row(_NO_SPAN).where(sa.false()).subquery("rate")
+    return sa.union_all(*(row(s) for s in spans)).subquery("rate")
+
+
+def _rate_applies(rate: Any) -> ColumnElement[bool]:
+    f = FACT.c
+    return sa.and_(
+        rate.c.grain == f.grain,
+        rate.c.currency == f.currency,
+        f.period_start >= rate.c.utc_from,
+        f.period_start < rate.c.utc_to,
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_SPAN = Span("", "", _EPOCH, _EPOCH, Decimal(0))
 
 
 def _pieces_table(pieces: Sequence[Piece], dialect: str) -> Any:

@@ -119,6 +119,8 @@ agg_hourly = _rollup("agg_hourly", Column("hour_start", UTCDateTime, primary_key
 source's facts in one channel and campaign. Owned metrics (revenue, orders, refunds) are the
 organization's — the revenue owner's only, NULL on other sources' rows; `source_<name>` is what
 each source itself reports (NULL on totals). NULL means "not reported", never zero.
+Money is in the organization's currency; `skipped_facts` counts the facts whose money no
+exchange rate converted (left out of the money columns, never of the counts).
 """
 agg_daily = _rollup("agg_daily", Column("day", Date, primary_key=True))
 """Daily rollups, keyed by the organization's local date (23 or 25 hours on DST days)."""

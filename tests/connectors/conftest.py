@@ -9,7 +9,7 @@ import pytest
 
 from dpo.connectors import upstream
 from tests.conftest import Clock
-from tests.connectors.harness import MetaHarness, WooHarness
+from tests.connectors.harness import GaHarness, MetaHarness, WooHarness
 
 
 @pytest.fixture
@@ -18,6 +18,15 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
     monkeypatch.setattr(upstream, "sleep", recorded.append)
     return recorded
+
+
+@pytest.fixture
+def ga(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
+) -> Iterator[GaHarness]:
+    harness = GaHarness(tmp_path, monkeypatch)
+    with harness.serving():
+        yield harness
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,15 +11,6 @@ import pytest
 
 from tests.conftest import CliInvoker, Clock, Database
 from tests.connectors.harness import GaHarness
-
-
-@pytest.fixture
-def ga(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[GaHarness]:
-    harness = GaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 def add(cli: CliInvoker, ga: GaHarness, *settings: str, org_tz: str = "America/New_York") -> None:
