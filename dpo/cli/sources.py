@@ -1,12 +1,15 @@
 """`dpo sources`: connect organizations to GA4, Meta Ads, WooCommerce or the demo source."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpo.cli import command_group, render
 from dpo.connectors import SourceKind, kinds_text
+
+if TYPE_CHECKING:
+    from dpo.ops.verify import VerifyResult
 
 app = command_group(help="Sources: an organization's upstream accounts.")
 
@@ -127,3 +130,78 @@ def test(
             else:
                 typer.echo(f"Error: {c.source}: {c.message}", err=True)
     raise typer.Exit(overall_exit_code_of(c.exit_code for c in checks))
+
+
+@app.command("verify")
+def verify(
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
+    kind: Annotated[
+        SourceKind | None, typer.Option(metavar="KIND", help="Only sources of this kind.")
+    ] = None,
+    days: Annotated[
+        int,
+        typer.Option(min=1, max=400, help="Compare the last N complete days (each upstream's)."),
+    ] = 28,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Re-sync the drifting days, then compare again.")
+    ] = False,
+    every_row: Annotated[
+        bool, typer.Option("--all", help="Show every day and metric, not only the drifting.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing unless something drifts or fails.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Compare each source's stored days with its upstream's own daily figures.
+
+    Shows the days and metrics that drift beyond their tolerance, and a line per source; exit 1
+    when something drifts, 75 when an upstream fails for now. --repair re-syncs exactly the
+    drifting days and compares them again."""
+    from dpo.jobs.runner import overall_exit_code_of
+    from dpo.ops.verify import VerifyRequest, verify_sources
+    from dpo.storage.db import ready_engine
+    from dpo.storage.models import utcnow
+
+    request = VerifyRequest(now=utcnow(), days=days, repair=repair)
+    results = verify_sources(
+        ready_engine(), request, org_slug=org, kind=kind.value if kind else None
+    )
+    if json_:
+        render.print_json([r.as_dict(every_row=every_row) for r in results])
+    else:
+        for result in results:
+            _print_verification(result, every_row=every_row, quiet=quiet)
+    raise typer.Exit(overall_exit_code_of(r.exit_code for r in results))
+
+
+def _print_verification(result: "VerifyResult", *, every_row: bool, quiet: bool) -> None:
+    """A source's compared figures (the drifting ones unless `every_row`) and its summary."""
+    from dpo.ops.verify import VerifyStatus
+
+    if result.status is VerifyStatus.failed:
+        typer.echo(f"Error: {result.label}: {result.message}", err=True)
+        return
+    if quiet and result.status is not VerifyStatus.drift:
+        return
+    rows = result.rows if every_row else result.drift
+    if rows:
+        render.print_table(
+            f"{result.label}: {result.timezone} days {result.first_day} to {result.last_day}",
+            ["day", "metric", "stored", "upstream", "difference", "tolerance", "drift"],
+            [
+                (
+                    r.day,
+                    r.metric,
+                    r.stored,
+                    r.upstream,
+                    f"{r.difference:+f}",
+                    r.tolerance,
+                    "yes" if r.is_drift else "",
+                )
+                for r in rows
+            ],
+            empty="",
+        )
+    status = "skipped: " if result.status is VerifyStatus.skipped else ""
+    typer.echo(f"{result.label}: {status}{result.message}")

@@ -36,7 +36,16 @@ def status(
     else:
         render.print_table(
             "Sources (times in UTC)",
-            ["org", "source", "last success", "newest data", "lag (min)", "failures", "problem"],
+            [
+                "org",
+                "source",
+                "last success",
+                "newest data",
+                "lag (min)",
+                "failures",
+                "problem",
+                "verified",
+            ],
             [
                 (
                     x.org,
@@ -46,6 +55,7 @@ def status(
                     x.lag_minutes,
                     x.consecutive_failures,
                     x.problem or "ok",
+                    x.verification.summary if x.verification else None,
                 )
                 for x in report.sources
             ],

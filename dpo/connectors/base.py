@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from dpo.connectors.settings import ConnectorSettings
-from dpo.errors import BudgetSpentError
+from dpo.errors import BudgetSpentError, InvalidInputError
 from dpo.metrics import BY_NAME as METRIC_NAMES
 from dpo.vocab import DataQuality, Grain
 
@@ -70,6 +70,12 @@ class Budget:
 
 
 MetricValue = int | Decimal | None
+DailyTotals = Mapping[date, Mapping[str, Decimal]]
+"""What an upstream reports per local day, by metric (`Connector.daily_totals`)."""
+
+
+class NotVerifiableError(InvalidInputError):
+    """A connector whose upstream has no daily report to compare the stored facts with."""
 
 
 class FactRow:  # noqa: PLW1641 - mutable, so unhashable (as the dataclass it replaced)
@@ -257,6 +263,26 @@ class Connector(ABC):
     def check(self) -> str:
         """Make one cheap authenticated call; return what it found (raise if refused)."""
         return "ok"
+
+    def learn_timezone(self, *, budget: Budget) -> ZoneInfo:
+        """`timezone()`, after asking the upstream where the connector learns its zone there
+        (as `prepare` does): for work that runs without `prepare`, such as verification."""
+        return self.timezone()
+
+    def daily_totals(self, first: date, last: date, *, budget: Budget) -> DailyTotals:
+        """What the upstream itself reports for each local day first…last, by metric, from its
+        cheapest daily report: what `dpo sources verify` compares the stored facts with.
+
+        Every day of the range is in the answer, each with every metric compared (0 where the
+        upstream reports nothing that day); money is in the upstream's own currency. The
+        figures mean what the connector's facts of the day add up to (the same orders, the
+        same attribution, the same day boundaries). Raise NotVerifiableError (the default)
+        when the upstream has no such report.
+        """
+        raise NotVerifiableError(
+            f"{self.kind} sources cannot be verified: the connector has no upstream report to "
+            "compare the stored days with"
+        )
 
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections."""

@@ -163,6 +163,87 @@ class GaConnector(Connector):
     def close(self) -> None:
         self._client = None
 
+    # --- verification ---------------------------------------------------------------------------
+
+    def learn_timezone(self, *, budget: Budget) -> ZoneInfo:
+        if self._tz is None:
+            self.prepare({}, now=datetime.now(UTC), budget=budget)
+        return self.timezone()
+
+    def daily_totals(
+        self, first: date, last: date, *, budget: Budget
+    ) -> dict[date, dict[str, Decimal]]:
+        """GA's own report of the days by `date` alone (no hour, no channel): sessions, key
+        events (conversions), purchases (orders) and revenue, with the configured metrics.
+
+        Every session has one default channel group, so the stored channels' figures add up to
+        the day's. Users are not compared: a user who came through two channels in a day is in
+        both channels' figures dpo keeps, and once in GA's total. GA leaves out a day with no
+        data (`keepEmptyRows`); it counts as zero.
+        """
+        from dpo.localdays import days
+
+        metrics = (
+            "sessions",
+            "keyEvents",
+            self.config.purchases_metric,
+            self.config.revenue_metric,
+        )
+        names = ("sessions", "conversions", "orders", "revenue")
+        totals = {day: dict.fromkeys(names, Decimal(0)) for day in days(first, last)}
+        rows: list[Any] = []
+        while True:
+            response = self._date_report(first, last, metrics, offset=len(rows), budget=budget)
+            self._check_zone(response)
+            rows.extend(response.rows)
+            if not response.rows or len(rows) >= response.row_count:
+                break
+        for row in rows:
+            day = datetime.strptime(row.dimension_values[0].value, "%Y%m%d").date()
+            if day in totals:
+                values = [Decimal(v.value or 0) for v in row.metric_values]
+                totals[day] = dict(zip(names, values, strict=True))
+        return totals
+
+    def _date_report(
+        self, first: date, last: date, metrics: tuple[str, ...], *, offset: int, budget: Budget
+    ) -> RunReportResponse:
+        """One page of the report of first…last by `date` alone, within the property's quota."""
+        from google.analytics.data_v1beta.types import (
+            DateRange,
+            Dimension,
+            Metric,
+            RunReportRequest,
+        )
+
+        request = RunReportRequest(
+            property=self.property,
+            date_ranges=[DateRange(start_date=first.isoformat(), end_date=last.isoformat())],
+            dimensions=[Dimension(name="date")],
+            metrics=[Metric(name=m) for m in metrics],
+            limit=self.config.page_size,
+            offset=offset,
+            return_property_quota=True,
+        )
+        self._check_quota()
+        client = self._connect()
+        retrier = Retrier(
+            label=self.spec.label, classify=classify, budget=budget, settings=self.config
+        )
+        response: RunReportResponse = retrier.call(
+            lambda: client.run_report(
+                request=request, timeout=budget.timeout(self.config.timeout_seconds)
+            ),
+            what=f"the daily report of {first}…{last}",
+        )
+        quota = response.property_quota
+        self._quota_left = min(
+            quota.tokens_per_hour.remaining,
+            quota.tokens_per_day.remaining,
+            quota.tokens_per_project_per_hour.remaining,
+        )
+        return response
+
     # --- reports --------------------------------------------------------------------------------
 
     def _probe(self, budget: Budget) -> RunReportResponse:

@@ -158,6 +158,54 @@ class MetaConnector(Connector):
     def close(self) -> None:
         self.api.close()
 
+    # --- verification ---------------------------------------------------------------------------
+
+    def learn_timezone(self, *, budget: Budget) -> ZoneInfo:
+        if self._tz is None:
+            self._learn_account(budget)
+        return self.timezone()
+
+    def daily_totals(
+        self, first: date, last: date, *, budget: Budget
+    ) -> dict[date, dict[str, Decimal]]:
+        """Meta's own figures of the whole ad account per day (`level=account`,
+        `time_increment=1`, no breakdown): spend, impressions, clicks, and the configured
+        purchases and purchase value in the configured attribution windows, as the connector's
+        campaign days add up. A day without delivery has no row; it counts as zero."""
+        from dpo.localdays import days
+
+        wanted, windows = self.config.purchase_action_type, self.config.attribution_windows
+        names = ("spend", "impressions", "clicks", "attributed_conversions", "attributed_revenue")
+        totals = {day: dict.fromkeys(names, Decimal(0)) for day in days(first, last)}
+        for row in self._account_days(first, last, budget):
+            day = date.fromisoformat(str(row.get("date_start")))
+            if day in totals:
+                totals[day] = {
+                    "spend": _decimal(row.get("spend")),
+                    "impressions": _decimal(row.get("impressions")),
+                    "clicks": _decimal(row.get("clicks")),
+                    "attributed_conversions": _attributed(row.get("actions"), wanted, windows)
+                    or Decimal(0),
+                    "attributed_revenue": _attributed(row.get("action_values"), wanted, windows)
+                    or Decimal(0),
+                }
+        return totals
+
+    def _account_days(self, first: date, last: date, budget: Budget) -> list[dict[str, Any]]:
+        """The account's daily rows of first…last; when Meta finds them too large, asked again
+        per half of the days, halving until each part fits."""
+        fields = ("spend", "impressions", "clicks", "actions", "action_values")
+        extra = {"action_attribution_windows": self.config.attribution_windows}
+        try:
+            return self.api.account_days(first, last, fields, extra, budget=budget)
+        except TooMuchDataError:
+            if first == last:
+                raise
+        middle = first + (last - first) // 2
+        return self._account_days(first, middle, budget) + self._account_days(
+            middle + timedelta(days=1), last, budget
+        )
+
     # --- facts ----------------------------------------------------------------------------------
 
     def _learn_account(self, budget: Budget) -> None:

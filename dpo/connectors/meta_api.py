@@ -126,6 +126,40 @@ class MetaApi:
             params["limit"] = min(FALLBACK_PAGE_SIZE, self.config.page_size)
         return self._sync_insights(fields, params, budget, day)
 
+    def account_days(
+        self,
+        first: date,
+        last: date,
+        fields: Iterable[str],
+        extra: Mapping[str, Any],
+        *,
+        budget: Budget,
+    ) -> list[dict[str, Any]]:
+        """The ad account's own insights, one row per local day first…last (`level=account`,
+        `time_increment=1`), every page; TooMuchDataError when Meta finds them too large.
+
+        No status filter: the insights of an object count all its children, archived and
+        deleted ones included (best-practices/storing_adobjects).
+        """
+        from facebook_business.adobjects.adaccount import AdAccount
+
+        account = AdAccount(self.account_id, api=self._connect())
+        params = {
+            "level": "account",
+            "time_range": {"since": first.isoformat(), "until": last.isoformat()},
+            "time_increment": 1,
+            "limit": self.config.page_size,
+            **extra,
+        }
+
+        def read() -> list[dict[str, Any]]:
+            cursor = account.get_insights(fields=list(fields), params=dict(params))
+            return [dict(row.export_all_data()) for row in cursor]
+
+        return self._retrier(budget).call(
+            lambda: self._timed(budget, read), what=f"the account's insights of {first}…{last}"
+        )
+
     def campaign_ids(self, day: date, *, budget: Budget) -> list[str]:
         """The campaigns with insights on `day`, of every status (one field: a small request)."""
         rows = self.insights(day, ["campaign_id"], {}, budget=budget, is_async=False)

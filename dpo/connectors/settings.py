@@ -7,9 +7,13 @@ of that kind; a source's own settings (`dpo sources add … --setting KEY=VALUE`
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from dpo.metrics import BY_NAME as METRIC_NAMES
 
 
 class ConnectorSettings(BaseModel):
@@ -29,6 +33,34 @@ def _comma_list(value: Any) -> Any:
 
 NameList = Annotated[list[str], BeforeValidator(_comma_list)]
 
+_TOLERANCE = re.compile(r"^[0-9]+(\.[0-9]+)?%?$")
+
+
+def _tolerance_map(value: Any) -> Any:
+    """`sessions:2%, spend:0.05` (as `--setting verify_tolerances=…` gives it) or a mapping →
+    {"sessions": "2%", "spend": "0.05"}: known metrics, each an amount or a share (`N%`)."""
+    if isinstance(value, str):
+        pairs = [part.partition(":") for part in value.split(",") if part.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError("expected METRIC:TOLERANCE pairs, e.g. sessions:2%,spend:0.05")
+        value = {name.strip(): amount.strip() for name, _, amount in pairs}
+    if not isinstance(value, Mapping):
+        return value
+    out = {}
+    for metric, amount in value.items():
+        if metric not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRIC_NAMES)}")
+        text = str(amount).strip()
+        if not _TOLERANCE.match(text):
+            raise ValueError(
+                f"the tolerance of {metric} is {text!r}: use an amount (0.05) or a share (2%)"
+            )
+        out[str(metric)] = text
+    return out
+
+
+Tolerances = Annotated[dict[str, str], BeforeValidator(_tolerance_map)]
+
 
 class UpstreamSettings(ConnectorSettings):
     """What every real upstream connector shares: endpoint retries and their bounds."""
@@ -36,3 +68,5 @@ class UpstreamSettings(ConnectorSettings):
     max_attempts: int = Field(default=5, ge=1, le=20)
     max_retry_wait_seconds: float = Field(default=300.0, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # How far `dpo sources verify` lets a stored day differ from the upstream's, per metric.
+    verify_tolerances: Tolerances = Field(default_factory=dict)

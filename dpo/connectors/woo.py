@@ -241,6 +241,45 @@ class WooConnector(Connector):
             self._session.close()
             self._session = None
 
+    # --- verification ---------------------------------------------------------------------------
+
+    def daily_totals(
+        self, first: date, last: date, *, budget: Budget
+    ) -> dict[date, dict[str, Decimal]]:
+        """Orders, revenue and refunds per day, from a light listing of the orders created in
+        first…last (`_fields`: only what counting needs), counted exactly as the sync counts
+        them (`_by_hour`): the same statuses, the order's total, its refunds on the day it was
+        created, the store's currency, the source's days.
+
+        The store's report endpoints count otherwise: `reports/orders/totals` counts orders
+        per status over all time, `reports/sales` fixed statuses in the store's own time zone,
+        and Analytics (`wc-analytics`) dates a refund on the day it was made, from a lookup
+        table filled in the background.
+        """
+        from dpo.localdays import days
+
+        tz = self.timezone()
+        currency = self._currency(budget)
+        start, end = Window.for_day(first, tz).start, Window.for_day(last, tz).end
+        params = {
+            # `after`/`before` are exclusive: widen by a second, then keep the days' own.
+            "after": _gmt(start - timedelta(seconds=1)),
+            "before": _gmt(end),
+            "_fields": "id,status,currency,total,refunds,date_created_gmt",
+        }
+        orders = self._list_orders(
+            params, budget, what=f"orders of {first}…{last}", per_page=_ID_PAGE
+        )
+        totals = {}
+        for day in days(first, last):
+            hours = self._by_hour(orders, Window.for_day(day, tz), currency).values()
+            totals[day] = {
+                "orders": Decimal(sum(h.orders for h in hours)),
+                "revenue": sum((h.revenue for h in hours), _ZERO),
+                "refunds": sum((h.refunds for h in hours), _ZERO),
+            }
+        return totals
+
     # --- facts ----------------------------------------------------------------------------------
 
     def _by_hour(

@@ -9,6 +9,7 @@ from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
 
 from dpo.ops.history import JobRunPublic, latest_runs
+from dpo.ops.verify import VerificationPublic, latest_verifications
 from dpo.resources.orgs import get_org
 from dpo.storage import fx, tables
 from dpo.storage.models import Organization, Source, SyncState
@@ -33,6 +34,7 @@ class SourceHealth(SQLModel):
     consecutive_failures: int
     problem: str | None
     data_quality: list[str] = []  # what the upstream withheld or estimated, recent days
+    verification: VerificationPublic | None = None  # the latest `dpo sources verify`
     unconverted: list[str] = []  # money no exchange rate converts, recent days
 
 
@@ -73,6 +75,7 @@ def _sources(
     out = []
     recent = (now - timedelta(days=QUALITY_DAYS)).date()
     notes = quality_notes(session.connection(), first=recent, last=now.date(), org_id=org_id)
+    verified = latest_verifications(session, now=now, org_id=org_id)
     gaps: dict[int, list[fx.Unconverted]] = {}
     for source, org, state in session.exec(query):
         assert source.id is not None and org.id is not None
@@ -95,6 +98,7 @@ def _sources(
                 consecutive_failures=state.consecutive_failures if state else 0,
                 problem=_problem(source.enabled, success, now=now, stale_after=stale_after),
                 data_quality=[n.text for n in notes if n.source_id == source.id],
+                verification=verified.get(source.id),
                 unconverted=[g.text for g in gaps[org.id] if g.source_id == source.id],
             )
         )

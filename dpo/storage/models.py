@@ -254,3 +254,28 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     last_used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+class SourceVerification(SQLModel, table=True):
+    """One `dpo sources verify` of a source: the local days compared with what its upstream
+    reports, what drifted (beyond the metric's tolerance) and what was re-synced."""
+
+    __tablename__ = "source_verification"
+    __table_args__ = (Index("ix_source_verification_source", "source_id", "verified_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = _fk("source.id", index=False)
+    verified_at: datetime = _ts(nullable=False)
+    status: str = Field(max_length=16)  # ok, drift, failed
+    first_day: date | None = None
+    last_day: date | None = None
+    days: int = 0
+    drift_days: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    drift_metrics: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    repaired_days: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    # The drifting figures: day, metric, stored, upstream, difference, tolerance (as text).
+    differences: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    error: str | None = None

@@ -13,6 +13,8 @@ What it does as GA4 does (https://developers.google.com/analytics/devguides/repo
   both (api-schema: "sessions: the number of sessions that began"; GA counts unique session ids
   with HyperLogLog++, https://developers.google.com/analytics/blog/2022/hll), so a day's figure
   (dimension `date`) is smaller than the sum of its hours.
+- A row whose metrics are all 0 is left out unless `keepEmptyRows` is asked for (api-schema,
+  RunReportRequest.keepEmptyRows): a date (or hour, or channel) without data has no row.
 - `keyEvents` counts every key event (sign-ups, leads …); `ecommercePurchases` counts purchase
   events; `purchaseRevenue` is purchase revenue, `totalRevenue` adds ad and subscription revenue
   (api-schema, Metrics).

@@ -13,6 +13,8 @@ What the real API does and the fake copies, each where it is documented:
 
 - campaigns DELETED or ARCHIVED are left out of account insights unless a `filtering` on
   their effective status asks for them;
+- the account's own insights (`level=account`) count every campaign, deleted and archived ones
+  too, and `time_increment=1` splits them by day (see `_account_rows`);
 - an action's `value` is its default attribution (the ad set's setting, absent at campaign
   level when ad sets differ); each requested attribution window has its own key;
 - hourly breakdown figures are estimates: the hours of a day do not add up to the day's figure.
@@ -336,6 +338,11 @@ class FakeMeta(FakeUpstream):
         fields = json.loads(raw) if raw.startswith("[") else raw.split(",")  # POST sends JSON
         windows = json.loads(params.get("action_attribution_windows", "[]"))
         filters = json.loads(params.get("filtering", "[]"))
+        if params.get("level") == "account" and not breakdowns:
+            increment = params.get("time_increment", "all_days")
+            account_rows = self._account_rows(since, until, fields, windows, filters, increment)
+            self._check_size(account_rows)
+            return account_rows
         rows: list[dict[str, Any]] = []
         for c in self.campaigns:
             if not self._passes(c, filters):
@@ -480,6 +487,45 @@ class FakeMeta(FakeUpstream):
         # A field with nothing to report is left out of the row (facebook-java-business-sdk#245).
         return {k: v for k, v in row.items() if v != []}
 
+    def _account_rows(
+        self,
+        since: date,
+        until: date,
+        fields: list[str],
+        windows: list[str],
+        filters: list[dict[str, Any]],
+        increment: str,
+    ) -> list[dict[str, Any]]:
+        """The ad account's own insights (`level=account`): its campaigns summed, deleted and
+        archived ones included without any filter ("If you read stats for an ad object, we
+        include the stats of all children objects, no matter if the child is active, archived,
+        or deleted", developers.facebook.com/docs/marketing-api/best-practices/
+        storing_adobjects). `time_increment=1` gives one row per day of the range, `all_days`
+        (the default) one for the whole range (developers.facebook.com/docs/marketing-api/
+        reference/ad-account/insights, Parameters); a day with nothing to report has no row."""
+        campaigns = [c for c in self.campaigns if not filters or self._passes(c, filters)]
+        if increment == "all_days":
+            spans = [(since, until)]
+        elif increment == "1":
+            count = (until - since).days + 1
+            spans = [(since + timedelta(days=n),) * 2 for n in range(count)]
+        else:
+            raise GraphError(
+                _graph_error(
+                    400, 100, "OAuthException", f"the fake has no time_increment {increment}"
+                )
+            )
+        rows = []
+        for first, last in spans:
+            parts = [
+                (c, row)
+                for c in campaigns
+                if (row := self._day_row(c, first, last, fields, windows))
+            ]
+            if parts:
+                rows.append(_account_row(parts, first, last, fields))
+        return rows
+
     def _page(
         self,
         rows: list[dict[str, Any]],
@@ -592,6 +638,35 @@ def _action_figures(
         if w in WINDOW_SHARES:
             out[w] = sum((Decimal(f.window(w)[index]) for f in figures), Decimal(0))
     return out
+
+
+def _account_row(
+    parts: list[tuple[Campaign, dict[str, Any]]], first: date, last: date, fields: list[str]
+) -> dict[str, Any]:
+    """The account's row of first…last: its campaigns' rows summed. An action's `value` (the
+    default attribution) stays only when every campaign's ad sets share one setting, as at
+    campaign level (see `_action_figures`)."""
+    row: dict[str, Any] = {"date_start": first.isoformat(), "date_stop": last.isoformat()}
+    if "spend" in fields:
+        row["spend"] = f"{sum((Decimal(r.get('spend', 0)) for _, r in parts), Decimal(0)):.2f}"
+    for name in ("impressions", "clicks"):
+        if name in fields:
+            row[name] = str(sum(int(r.get(name, 0)) for _, r in parts))
+    settings = {c.attribution for c, _ in parts}
+    keep_value = len(settings) == 1 and None not in settings
+    for name in ("actions", "action_values"):
+        if name in fields:
+            totals: dict[str, dict[str, Decimal]] = {}
+            for _, r in parts:
+                for entry in r.get(name, []):
+                    figures = totals.setdefault(entry["action_type"], {})
+                    for key, amount in entry.items():
+                        if key != "action_type" and (keep_value or key != "value"):
+                            figures[key] = figures.get(key, Decimal(0)) + Decimal(amount)
+            stats = [s for t, f in totals.items() if (s := _stat(t, f))]
+            if stats:  # a field with nothing to report is left out (see `_day_row`)
+                row[name] = stats
+    return row
 
 
 def _stat(action_type: str, figures: dict[str, Decimal]) -> dict[str, str] | None:

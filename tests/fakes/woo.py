@@ -267,6 +267,8 @@ class FakeWoo(FakeUpstream):
             headers.clear()
         if page < pages:
             headers["Link"] = f'<{self.url}{request.path}?page={page + 1}>; rel="next"'
+        # `_fields` (comma-separated) keeps only those top-level properties of each order
+        # (https://developer.wordpress.org/rest-api/using-the-rest-api/global-parameters/).
         fields = request.arg("_fields")
         if fields:
             keep = fields.split(",")
