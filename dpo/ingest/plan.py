@@ -1,13 +1,14 @@
 """Which day windows a sync run fetches, in which order, and how its coverage grows.
 
 Pure functions of the source's recorded coverage, [covered_from, watermark), and the request:
-the engine (`ingest/sync.py`) fetches what `plan_windows` returns and records what
-`extend_coverage` returns after each window.
+the engine (`ingest/sync.py`) fetches what `plan_windows` returns, records what
+`extend_coverage` returns after each window, and keeps what `owed_days` returns for later runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -83,6 +84,33 @@ def within_reach(
     covered = coverage.covered_from.astimezone(tz).date() if coverage.covered_from else None
     given_up = start if covered is None or covered > start else None
     return replace(coverage, history_start=available_from), given_up
+
+
+def owed_days(
+    days: Iterable[date],
+    *,
+    before: Coverage,
+    after: Coverage,
+    done: AbstractSet[date],
+    tz: ZoneInfo,
+    lookback_days: int,
+) -> set[date]:
+    """The days a run leaves to later runs as changed days, given its coverage `before` and
+    `after` it and the days it fetched (`done`).
+
+    They are `days` (the days it was asked to fetch again: changed upstream, or owed by earlier
+    runs) and the days the lookback of `before` promised to fetch again that it moved the
+    lookback past, less `done`; only those inside `after`'s synced range and before its
+    lookback. Older days come back whole with the history backfill, newer ones with the next
+    run's lookback.
+    """
+    start = lookback_start(after, tz, lookback_days)
+    if start is None or after.covered_from is None:
+        return set()
+    oldest = after.covered_from.astimezone(tz).date()
+    promised = lookback_start(before, tz, lookback_days)
+    passed = set(_days(promised, start - timedelta(days=1))) if promised else set()
+    return {d for d in set(days) | passed if oldest <= d < start} - done
 
 
 def _history_floor(coverage: Coverage, since: date | None, default: date) -> date:

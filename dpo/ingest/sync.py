@@ -9,12 +9,19 @@ windows loses nothing, doubles nothing, and the next run resumes where coverage 
 
 A connector may add days to a run (`Connector.prepare`): days the upstream reports as changed
 since the last run, or a restatement window once a day. They are fetched after the recent days.
-The connector's own state lives in `sync_state.pending["connector"]` and is saved when a run
-ends without an error; added days that the time budget left undone are kept in
-`pending["owed_days"]` and fetched by the next run, so a long restatement progresses even when
-no single run can finish it. A connector whose upstream keeps data for a limited time says from
-which day (`Connector.available_from`): no window is planned before it, and a remembered or
-requested history start older than it is raised to it, with one warning.
+The connector's own state (its "changed since" mark) lives in `sync_state.pending["connector"]`
+and is saved only together with `pending["owed_days"]`: every added day the run did not fetch —
+an explicit `--until` range fetches its range only, a time budget or an error may stop a run
+early — and every day the previous watermark's lookback promised to fetch again that the run
+moved the lookback past without fetching (a range that advanced the watermark). Later runs
+fetch owed days as added days, so no change the connector reported is lost and a long
+restatement progresses even when no single run can finish it. Owed days are kept while they lie
+inside the synced range and before the lookback; older days are fetched anew by the history
+backfill, newer ones by the lookback. Both are saved with every window, and when the run ends
+or fails; a run whose budget ran out while preparing keeps the previous ones, so the upstream
+is asked again from the old mark. A connector whose upstream keeps data for a limited time says
+from which day (`Connector.available_from`): no window is planned before it, and a remembered
+or requested history start older than it is raised to it, with one warning.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import Session
@@ -35,7 +43,7 @@ from dpo.ingest.plan import (
     Coverage,
     SyncRequest,
     extend_coverage,
-    lookback_start,
+    owed_days,
     plan_windows,
     within_reach,
 )
@@ -48,7 +56,7 @@ log = logging.getLogger(__name__)
 
 STREAM = "facts"
 CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
-OWED_DAYS = "owed_days"  # added days a run's budget left undone, for the next run
+OWED_DAYS = "owed_days"  # added days a run did not fetch, for later runs
 _FACT_CHANGE = tables.fact_change
 _STATE = tables.sync_state
 _QUALITY = tables.window_quality
@@ -89,45 +97,110 @@ def sync_source(
         coverage = replace(coverage, history_start=request.since)
     outcome = SyncOutcome()
     budget = Budget(request.deadline)
-    run_plan, windows = RunPlan(), []
     try:
         run_plan = _prepare(connector, state, request, budget=budget)
-        available = connector.available_from(request.now)
-        if available is not None:
-            coverage = _within_reach(connector, coverage, available)
-        windows = plan_windows(
-            coverage,
-            tz=connector.timezone(),
-            request=request,
-            lookback_days=lookback_days,
-            initial_days=initial_days,
-            changed_days=run_plan.changed_days,
-            available_from=available,
-        )
-        outcome.windows_planned = len(windows)
-        _sync_windows(
-            engine,
-            connector,
-            windows,
-            request,
-            state=state,
-            coverage=coverage,
-            budget=budget,
-            outcome=outcome,
-            on_window=on_window,
-        )
     except BudgetSpentError:
         log.info("%s: time budget spent while preparing the run", spec.label)
         outcome.is_cut_short = True
+        _record_success(engine, spec.id, now=request.now, complete=False)
+        return outcome
     except BaseException as exc:
         _record_failure(engine, spec.id, exc, now=request.now)
         raise
-    pending = None
-    if request.until is None and not outcome.is_cut_short:
-        recent = lookback_start(coverage, connector.timezone(), lookback_days)
-        pending = _pending_after(state, run_plan, windows, outcome, recent_start=recent)
+    ledger = _Ledger(state.pending or {}, run_plan, coverage, connector.timezone(), lookback_days)
+    try:
+        _sync_planned(
+            engine,
+            connector,
+            request,
+            state=state,
+            ledger=ledger,
+            budget=budget,
+            outcome=outcome,
+            initial_days=initial_days,
+            on_window=on_window,
+        )
+    except BaseException as exc:
+        pending = ledger.pending(ledger.coverage, outcome.days_done)
+        _record_failure(engine, spec.id, exc, now=request.now, pending=pending)
+        raise
+    pending = ledger.pending(ledger.coverage, outcome.days_done)
     _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete, pending=pending)
     return outcome
+
+
+@dataclass
+class _Ledger:
+    """What a run leaves in `sync_state.pending`: the connector's new state, only ever together
+    with the days the run owes to later runs."""
+
+    saved: Mapping[str, Any]  # `pending` as the run found it
+    run_plan: RunPlan  # its changed days include the days owed by earlier runs
+    before: Coverage
+    tz: ZoneInfo
+    lookback_days: int
+    coverage: Coverage = field(init=False)  # as far as the run got
+
+    def __post_init__(self) -> None:
+        self.saved = dict(self.saved)
+        self.coverage = self.before
+
+    def pending(self, coverage: Coverage, done: AbstractSet[date]) -> dict[str, Any]:
+        """`pending` once the run reached `coverage`, having fetched the days `done`."""
+        pending = dict(self.saved)
+        if self.run_plan.state is not None:
+            pending[CONNECTOR_STATE] = dict(self.run_plan.state)
+        owed = owed_days(
+            self.run_plan.changed_days,
+            before=self.before,
+            after=coverage,
+            done=done,
+            tz=self.tz,
+            lookback_days=self.lookback_days,
+        )
+        pending[OWED_DAYS] = sorted(d.isoformat() for d in owed)
+        return pending
+
+
+def _sync_planned(
+    engine: Engine,
+    connector: Connector,
+    request: SyncRequest,
+    *,
+    state: SyncState,
+    ledger: _Ledger,
+    budget: Budget,
+    outcome: SyncOutcome,
+    initial_days: int,
+    on_window: OnWindow | None,
+) -> None:
+    """Plan the run's windows (its changed days among them) and sync them."""
+    coverage = ledger.before
+    available = connector.available_from(request.now)
+    if available is not None:
+        coverage = _within_reach(connector, coverage, available)
+    ledger.coverage = coverage
+    windows = plan_windows(
+        coverage,
+        tz=ledger.tz,
+        request=request,
+        lookback_days=ledger.lookback_days,
+        initial_days=initial_days,
+        changed_days=ledger.run_plan.changed_days,
+        available_from=available,
+    )
+    outcome.windows_planned = len(windows)
+    _sync_windows(
+        engine,
+        connector,
+        windows,
+        request,
+        state=state,
+        ledger=ledger,
+        budget=budget,
+        outcome=outcome,
+        on_window=on_window,
+    )
 
 
 def _sync_windows(
@@ -137,29 +210,31 @@ def _sync_windows(
     request: SyncRequest,
     *,
     state: SyncState,
-    coverage: Coverage,
+    ledger: _Ledger,
     budget: Budget,
     outcome: SyncOutcome,
     on_window: OnWindow | None,
 ) -> None:
-    """Fetch and replace each window in turn; stop quietly when the budget runs out."""
+    """Fetch and replace each window in turn, each with the state it leaves (the connector's
+    and the days still owed); stop quietly when the budget runs out."""
     spec = connector.spec
     for window in windows:
-        grown = extend_coverage(coverage, window, request.now)
+        grown = extend_coverage(ledger.coverage, window, request.now)
+        pending = ledger.pending(grown, outcome.days_done | {window.day})
         try:
             budget.check()
             written = replace_window(
                 engine,
                 connector,
                 window,
-                state=_with(state, grown),
+                state=_with(state, grown, pending=pending),
                 budget=budget,
                 now=request.now,
             )
         except BudgetSpentError:
             log.info("%s: time budget spent before %s was done", spec.label, window.day)
             return
-        coverage = grown
+        ledger.coverage = grown
         outcome.days_done.add(window.day)
         outcome.windows_done += 1
         outcome.rows_written += written
@@ -186,41 +261,14 @@ def _within_reach(connector: Connector, coverage: Coverage, available: date) -> 
 def _prepare(
     connector: Connector, state: SyncState, request: SyncRequest, *, budget: Budget
 ) -> RunPlan:
-    """The connector's plan with the days owed by earlier runs; an explicit --until range
-    takes nothing from it (the connector may still learn its time zone)."""
+    """The connector's plan, with the days owed by earlier runs among its changed days (an
+    explicit --until range fetches none of them, and owes them on)."""
     pending = state.pending or {}
     saved: Mapping[str, Any] = pending.get(CONNECTOR_STATE) or {}
     budget.check()
     run_plan = connector.prepare(saved, now=request.now, budget=budget)
-    if request.until is not None:
-        return RunPlan()
     owed = frozenset(date.fromisoformat(d) for d in pending.get(OWED_DAYS, []))
     return replace(run_plan, changed_days=run_plan.changed_days | owed)
-
-
-def _pending_after(
-    state: SyncState,
-    run_plan: RunPlan,
-    windows: list[Window],
-    outcome: SyncOutcome,
-    *,
-    recent_start: date | None,
-) -> dict[str, Any]:
-    """`sync_state.pending` after a run: the connector's new state, and the days still owed.
-
-    Recent days are not owed: the watermark stays before an unfinished one, so the next run's
-    lookback fetches it anyway.
-    """
-    pending = dict(state.pending or {})
-    if run_plan.state is not None:
-        pending[CONNECTOR_STATE] = dict(run_plan.state)
-    owed = {
-        w.day
-        for w in windows
-        if w.day in run_plan.changed_days and (recent_start is None or w.day < recent_start)
-    } - outcome.days_done
-    pending[OWED_DAYS] = sorted(d.isoformat() for d in owed)
-    return pending
 
 
 def replace_window(
@@ -315,10 +363,11 @@ def _load_state(engine: Engine, source_id: int) -> SyncState:
         return state
 
 
-def _with(state: SyncState, coverage: Coverage) -> SyncState:
+def _with(state: SyncState, coverage: Coverage, *, pending: dict[str, Any]) -> SyncState:
     state.watermark = coverage.watermark
     state.covered_from = coverage.covered_from
     state.history_start = coverage.history_start
+    state.pending = pending
     state.updated_at = utcnow()
     return state
 
@@ -344,7 +393,14 @@ def _record_success(
         session.add(state)
 
 
-def _record_failure(engine: Engine, source_id: int, exc: BaseException, *, now: datetime) -> None:
+def _record_failure(
+    engine: Engine,
+    source_id: int,
+    exc: BaseException,
+    *,
+    now: datetime,
+    pending: dict[str, Any] | None = None,
+) -> None:
     try:
         with Session(engine) as session, session.begin():
             state = session.get(SyncState, (source_id, STREAM)) or SyncState(
@@ -353,6 +409,8 @@ def _record_failure(engine: Engine, source_id: int, exc: BaseException, *, now: 
             state.last_error = describe(exc)
             state.last_error_at = now
             state.consecutive_failures += 1
+            if pending is not None:
+                state.pending = pending
             state.updated_at = utcnow()
             session.add(state)
     except Exception:  # the original failure matters more than its bookkeeping
