@@ -76,6 +76,12 @@ class TryLaterError(DpoError):
     exit_code = EXIT_TRY_LATER
 
 
+class UpstreamDataError(TryLaterError):
+    """The upstream answered with data dpo cannot store (a number that is not one, a missing
+    field, a page that does not parse): nothing of the window is written; a later run may get
+    a good answer."""
+
+
 class LockHeldError(TryLaterError):
     """Another run holds the lock for this job."""
 

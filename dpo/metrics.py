@@ -17,7 +17,7 @@ in `source_<name>`. Money metrics are in the fact's currency; counts have none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Literal
 
@@ -27,6 +27,23 @@ class AddsUp(StrEnum):
 
     sum = "sum"
     distinct = "distinct"
+
+
+MONEY_LIMIT = Decimal("1e14")
+"""Exact decimals are NUMERIC(20, 6): 14 digits before the point."""
+COUNT_LIMIT = 2**63 - 1
+"""Whole numbers are BIGINT."""
+
+
+def _decimal(value: object) -> Decimal | None:
+    """A number an upstream sent (int, Decimal, float or text), or None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float | str):
+        return None
+    text = repr(value) if isinstance(value, float) else value
+    try:
+        return Decimal(text.strip() if isinstance(text, str) else text)
+    except InvalidOperation:
+        return None
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class Metric:
     integral: bool  # whole numbers (BIGINT) rather than exact decimals (NUMERIC)
     adds_up: AddsUp = AddsUp.sum
     owned: bool = False
+    signed: bool = False  # may be negative (revenue net of adjustments, refund corrections)
     higher_is_better: bool = True
     description: str = ""
 
@@ -46,6 +64,25 @@ class Metric:
     def is_money(self) -> bool:
         """True when values are amounts in a currency."""
         return self.unit == "money"
+
+    def coerce(self, value: object) -> int | Decimal:
+        """`value` (int, Decimal, float or text) as this metric's column holds it, or ValueError
+        saying why it cannot be: not a finite number, negative where the metric cannot be, not
+        whole where it counts things (`"1.5e3"` is 1500), or beyond the column's range."""
+        number = _decimal(value)
+        if number is None or not number.is_finite():
+            raise ValueError("not a number")
+        if number < 0 and not self.signed:
+            raise ValueError(f"a {self.label.lower()} figure cannot be negative")
+        if self.integral:
+            if number != number.to_integral_value():
+                raise ValueError("a count must be a whole number")
+            if abs(number) > COUNT_LIMIT:
+                raise ValueError("out of range")
+            return int(number)
+        if abs(number) >= MONEY_LIMIT:
+            raise ValueError("out of range")
+        return number
 
     @property
     def python_type(self) -> type:
@@ -58,7 +95,13 @@ METRICS: tuple[Metric, ...] = (
         "spend", "Spend", "money", integral=False, higher_is_better=False, description="ad spend"
     ),
     Metric(
-        "revenue", "Revenue", "money", integral=False, owned=True, description="the revenue owner's"
+        "revenue",
+        "Revenue",
+        "money",
+        integral=False,
+        owned=True,
+        signed=True,
+        description="the revenue owner's",
     ),
     Metric(
         "orders", "Orders", "count", integral=True, owned=True, description="the revenue owner's"
@@ -68,7 +111,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("conversions", "Conversions", "count", integral=False, description="GA key events"),
     Metric("impressions", "Impressions", "count", integral=True),
     Metric("clicks", "Clicks", "count", integral=True),
-    Metric("refunds", "Refunds", "money", integral=False, owned=True, higher_is_better=False),
+    Metric(
+        "refunds",
+        "Refunds",
+        "money",
+        integral=False,
+        owned=True,
+        signed=True,
+        higher_is_better=False,
+    ),
     Metric(
         "attributed_revenue",
         "Attributed revenue",

@@ -43,11 +43,12 @@ from dpo.connectors.upstream import (
     Fault,
     Retrier,
     check_source_settings,
+    checked_number,
     retry_after,
     short,
     source_settings,
 )
-from dpo.errors import ConfigError, DpoError, TryLaterError
+from dpo.errors import ConfigError, DpoError, TryLaterError, UpstreamDataError
 from dpo.vocab import DataQuality, Grain
 
 if TYPE_CHECKING:
@@ -252,16 +253,49 @@ class GaConnector(Connector):
         return self._report(today, "date", ("sessions",), offset=0, budget=budget, limit=1)
 
     def _read(self, day: date, period: str, metrics: tuple[str, ...], budget: Budget) -> _Report:
-        """Every page of the report of `day` by `period` (date or dateHour) and segment."""
+        """Every page of the report of `day` by `period` (date or dateHour) and segment.
+
+        Offset pages of a report that changes while it is read can repeat or skip rows (GA
+        pages a fresh query each time): a read is complete only when it has `rowCount` rows,
+        no row twice, and the same `rowCount` on every page; else it is read once more from
+        the start, then left for the next run (exit 75), never written short or doubled.
+        """
+        for attempt in range(2):
+            report = self._read_pages(day, period, metrics, budget)
+            if report is not None:
+                return report
+            if attempt == 0:
+                log.info("%s: GA's report of %s changed while it was paged", self.spec.label, day)
+        raise TryLaterError(
+            f"GA's {period} report of {day} kept changing while it was read page by page "
+            "(rows repeated or missing); nothing was written for that day",
+            hint="the next run reads it again",
+        )
+
+    def _read_pages(
+        self, day: date, period: str, metrics: tuple[str, ...], budget: Budget
+    ) -> _Report | None:
         report = _Report()
+        keys: set[tuple[str, ...]] = set()
+        counts: set[int] = set()
         while True:
             response = self._report(day, period, metrics, offset=len(report.rows), budget=budget)
             self._check_zone(response)
             report.currency = response.metadata.currency_code
             report.quality |= _quality(response.metadata)
+            counts.add(response.row_count)
+            for row in response.rows:
+                key = tuple(v.value for v in row.dimension_values)
+                if key in keys:
+                    return None
+                keys.add(key)
             report.rows.extend(response.rows)
-            if not response.rows or len(report.rows) >= response.row_count:
-                return report
+            if len(counts) > 1:
+                return None
+            if len(report.rows) >= response.row_count:
+                return report if len(report.rows) == response.row_count else None
+            if not response.rows:  # an empty page before rowCount: the report shrank
+                return None
 
     def _report(
         self,
@@ -328,31 +362,26 @@ class GaConnector(Connector):
             )
 
     def _hour_fact(self, row: Any, currency: str) -> FactRow:
-        dims = [v.value for v in row.dimension_values]
-        values = [v.value for v in row.metric_values]
-        return FactRow(
-            Grain.hour,
-            _utc_hour(dims[0], self.timezone()),
-            **self._segment(dims, currency),
-            sessions=int(Decimal(values[0] or 0)),
-            users=int(Decimal(values[1] or 0)),
-            conversions=Decimal(values[2] or 0).quantize(_MICRO),
-            orders=int(Decimal(values[3] or 0)),
-            revenue=Decimal(values[4] or 0).quantize(_MICRO),
+        dims, values = _cells(row, 2, 5)
+        where = f"for channel {short(dims[1], 60)} in the hour {short(dims[0], 20)}"
+        fact = FactRow(
+            Grain.hour, _utc_hour(dims[0], self.timezone()), **self._segment(dims, currency)
         )
+        fact.metrics.update(
+            _figures(("sessions", "users", "conversions", "orders", "revenue"), values, where)
+        )
+        return fact
 
     def _day_fact(self, row: Any, window: Window, currency: str) -> FactRow:
-        dims = [v.value for v in row.dimension_values]
-        values = [v.value for v in row.metric_values]
+        dims, values = _cells(row, 2, 2)
         if dims[0] != f"{window.day:%Y%m%d}":
-            raise DpoError(f"GA answered the report of {window.day} with the date {short(dims[0])}")
-        return FactRow(
-            Grain.day,
-            window.start,
-            **self._segment(dims, currency),
-            sessions=int(Decimal(values[0] or 0)),
-            users=int(Decimal(values[1] or 0)),
-        )
+            raise UpstreamDataError(
+                f"GA answered the report of {window.day} with the date {short(dims[0])}"
+            )
+        where = f"for channel {short(dims[1], 60)} on {window.day}"
+        fact = FactRow(Grain.day, window.start, **self._segment(dims, currency))
+        fact.metrics.update(_figures(("sessions", "users"), values, where))
+        return fact
 
     def _segment(self, dims: list[str], currency: str) -> dict[str, Any]:
         campaign = dims[2] if len(dims) > 2 else ""
@@ -505,6 +534,27 @@ def _utc_hour(date_hour: str, tz: ZoneInfo) -> datetime:
     """`YYYYMMDDHH` in the property's zone → the UTC start of that hour."""
     local = datetime.strptime(date_hour, "%Y%m%d%H")
     return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def _cells(row: Any, dimensions: int, metrics: int) -> tuple[list[str], list[str]]:
+    """A report row's dimension and metric values, or UpstreamDataError when it has fewer."""
+    dims = [v.value for v in row.dimension_values]
+    values = [v.value for v in row.metric_values]
+    if len(dims) < dimensions or len(values) < metrics:
+        raise UpstreamDataError(
+            f"GA sent a report row with {len(dims)} dimensions and {len(values)} metrics, "
+            f"not the {dimensions} and {metrics} asked for"
+        )
+    return dims, values
+
+
+def _figures(names: tuple[str, ...], values: list[str], where: str) -> dict[str, int | Decimal]:
+    """GA's metric values (text) as numbers, checked; money and key events to the micro."""
+    out: dict[str, int | Decimal] = {}
+    for name, value in zip(names, values, strict=False):
+        number = checked_number(name, value or 0, upstream="GA", where=where)
+        out[name] = number if isinstance(number, int) else number.quantize(_MICRO)
+    return out
 
 
 def _merge(rows: dict[tuple[datetime, str, str], FactRow], row: FactRow) -> None:

@@ -50,8 +50,13 @@ from dpo.connectors.base import (
 )
 from dpo.connectors.meta_api import MetaApi, TooMuchDataError
 from dpo.connectors.settings import NameList, UpstreamSettings
-from dpo.connectors.upstream import check_source_settings, short, source_settings
-from dpo.errors import DpoError
+from dpo.connectors.upstream import (
+    check_source_settings,
+    checked_number,
+    short,
+    source_settings,
+)
+from dpo.errors import DpoError, UpstreamDataError
 from dpo.vocab import Grain
 
 log = logging.getLogger(__name__)
@@ -259,18 +264,8 @@ class MetaConnector(Connector):
     def _hourly_facts(self, rows: list[dict[str, Any]], window: Window) -> Iterator[FactRow]:
         merged: dict[tuple[datetime, str], FactRow] = {}
         for row in rows:
-            hour = _utc_hour(window.day, str(row[HOURLY]), self.timezone())
-            fact = FactRow(
-                Grain.hour,
-                hour,
-                channel=self.config.channel,
-                campaign=str(row["campaign_id"]),
-                campaign_name=row.get("campaign_name"),
-                currency=self._currency,
-                impressions=int(row.get("impressions") or 0),
-                clicks=int(row.get("clicks") or 0),
-                spend=_decimal(row.get("spend")),
-            )
+            hour = _utc_hour(window.day, str(_field(row, HOURLY, window.day)), self.timezone())
+            fact = self._fact(Grain.hour, hour, row, window.day)
             key = (hour, fact.campaign)
             if key in merged:  # a nonexistent spring hour mapped onto the next: add them up
                 _add(merged[key], fact)
@@ -281,28 +276,62 @@ class MetaConnector(Connector):
     def _daily_facts(self, rows: list[dict[str, Any]], window: Window) -> Iterator[FactRow]:
         wanted, windows = self.config.purchase_action_type, self.config.attribution_windows
         for row in rows:
-            yield FactRow(
-                Grain.day,
-                window.start,
-                channel=self.config.channel,
-                campaign=str(row["campaign_id"]),
-                campaign_name=row.get("campaign_name"),
-                currency=self._currency,
-                impressions=int(row.get("impressions") or 0),
-                clicks=int(row.get("clicks") or 0),
-                spend=_decimal(row.get("spend")),
-                attributed_conversions=_attributed(row.get("actions"), wanted, windows),
-                attributed_revenue=_attributed(row.get("action_values"), wanted, windows),
-            )
+            fact = self._fact(Grain.day, window.start, row, window.day)
+            where = f"for campaign {fact.campaign} on {window.day}"
+            for name, field in (
+                ("attributed_conversions", "actions"),
+                ("attributed_revenue", "action_values"),
+            ):
+                value = _attributed(row.get(field), wanted, windows)
+                fact.metrics[name] = (
+                    None
+                    if value is None
+                    else checked_number(name, value, upstream="Meta", where=where)
+                )
+            yield fact
+
+    def _fact(self, grain: Grain, start: datetime, row: Mapping[str, Any], day: date) -> FactRow:
+        """A row's campaign, impressions, clicks and spend (absent ones are 0: Meta leaves out
+        what has nothing to report), each checked."""
+        campaign = str(_field(row, "campaign_id", day))
+        where = f"for campaign {campaign} on {day}"
+        figures = {
+            name: checked_number(name, row.get(name) or 0, upstream="Meta", where=where)
+            for name in ("impressions", "clicks", "spend")
+        }
+        name = row.get("campaign_name")
+        return FactRow(
+            grain,
+            start,
+            channel=self.config.channel,
+            campaign=campaign,
+            campaign_name=None if name is None else str(name),
+            currency=self._currency,
+            **figures,
+        )
+
+
+def _field(row: Mapping[str, Any], name: str, day: date) -> Any:
+    """A field every insights row has, or UpstreamDataError."""
+    value = row.get(name)
+    if value is None or value == "":
+        raise UpstreamDataError(
+            f"Meta sent an insights row without {name} on {day}: {short(row, 120)}",
+            hint="nothing was written for that day; the next run fetches it again",
+        )
+    return value
 
 
 def _utc_hour(day: date, bucket: str, tz: ZoneInfo) -> datetime:
     """`"06:00:00 - 06:59:59"` on local `day` → the UTC start of that hour."""
     try:
         hour = int(bucket.split(":", 1)[0])
+        local = datetime.combine(day, time(hour), tz)
     except ValueError:
-        raise DpoError(f"Meta sent an hour bucket dpo cannot read: {short(bucket)}") from None
-    return datetime.combine(day, time(hour), tz).astimezone(UTC)
+        raise UpstreamDataError(
+            f"Meta sent an hour bucket dpo cannot read on {day}: {short(bucket)}"
+        ) from None
+    return local.astimezone(UTC)
 
 
 def _attributed(actions: Any, action_type: str, windows: Sequence[str]) -> Decimal | None:
@@ -314,6 +343,8 @@ def _attributed(actions: Any, action_type: str, windows: Sequence[str]) -> Decim
     attribution, not the configured one. A window missing beside the others adds nothing.
     """
     for action in actions or ():
+        if not isinstance(action, Mapping):
+            raise UpstreamDataError(f"Meta sent an action dpo cannot read: {short(action)}")
         if action.get("action_type") == action_type:
             figures = [action[w] for w in windows if action.get(w) is not None]
             if not figures:
@@ -336,7 +367,7 @@ def _decimal(value: Any) -> Decimal:
     try:
         return Decimal(str(value or 0))
     except InvalidOperation:
-        raise DpoError(f"Meta sent a number dpo cannot read: {short(value)}") from None
+        raise UpstreamDataError(f"Meta sent a number dpo cannot read: {short(value)}") from None
 
 
 def _add(into: FactRow, row: FactRow) -> None:

@@ -34,6 +34,7 @@ from dpo.errors import (
     ConfigError,
     TryLaterError,
     UpstreamRefusedError,
+    describe,
     register_secret,
 )
 
@@ -64,6 +65,10 @@ RETENTION_CODE = 3018  # a start date beyond the 37 months Meta keeps
 
 class AsyncReportFailedError(Exception):
     """Meta gave up on an async report run ("Job Failed" or "Job Skipped")."""
+
+
+class MalformedAnswerError(Exception):
+    """Meta answered 200 with a body the SDK could not read as the objects asked for."""
 
 
 class TooMuchDataError(UpstreamRefusedError):
@@ -240,18 +245,25 @@ class MetaApi:
 
     def _timed(self, budget: Budget, fn: Any) -> Any:
         """Run one call with the HTTP timeout bounded by the budget, after any usage pause;
-        Meta's "too much data" refusal becomes TooMuchDataError (never retried as it is)."""
+        Meta's "too much data" refusal becomes TooMuchDataError (never retried as it is), and
+        an answer the SDK cannot read (an HTML page or cut JSON with status 200, which it hands
+        on as text) MalformedAnswerError, retried like any transient fault."""
         from facebook_business.exceptions import FacebookRequestError
 
         self._pause(budget)
         api = self._connect()
         api._session.timeout = budget.timeout(self.config.timeout_seconds)
         try:
-            return fn()
+            result = fn()
         except FacebookRequestError as exc:
             if _is_too_much_data(exc):
                 raise TooMuchDataError(_request_fault(exc).message) from exc
             raise
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as exc:
+            raise MalformedAnswerError(describe(exc)) from exc
+        if isinstance(result, list) and not all(isinstance(row, dict) for row in result):
+            raise MalformedAnswerError("rows that are not JSON objects")
+        return result
 
     def _pause(self, budget: Budget) -> None:
         if self.pause_seconds <= 0:
@@ -365,7 +377,7 @@ def classify(exc: BaseException) -> Fault | None:
 
     if isinstance(exc, FacebookRequestError):
         return _request_fault(exc)
-    if isinstance(exc, FacebookBadObjectError | json.JSONDecodeError):
+    if isinstance(exc, FacebookBadObjectError | json.JSONDecodeError | MalformedAnswerError):
         return Fault("Meta answered with a body that is not the JSON expected", is_transient=True)
     if isinstance(exc, requests.Timeout):
         return Fault("Meta did not answer in time", is_transient=True)

@@ -15,14 +15,16 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from dpo import metrics
 from dpo.connectors.base import Budget, SourceSpec
 from dpo.connectors.settings import UpstreamSettings
-from dpo.errors import DpoError, TryLaterError, UpstreamRefusedError, scrub
+from dpo.errors import DpoError, TryLaterError, UpstreamDataError, UpstreamRefusedError, scrub
 from dpo.validation import first_problem
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,20 @@ def check_source_settings(model: type[S], settings: Mapping[str, Any]) -> dict[s
     except ValidationError as exc:
         raise ValueError(f"invalid setting {first_problem(exc)}") from None
     return {key: getattr(checked, key) for key in settings}
+
+
+def checked_number(name: str, value: object, *, upstream: str, where: str) -> int | Decimal:
+    """An upstream's value of metric `name` as its column holds it, or UpstreamDataError naming
+    the upstream, the metric, the value and `where` (e.g. `for campaign 222 on 2026-03-07`)."""
+    try:
+        return metrics.BY_NAME[name].coerce(value)
+    except ValueError as exc:
+        shown = short(value) if isinstance(value, str) else str(value)
+        why = "" if str(exc) == "not a number" else f" ({exc})"
+        raise UpstreamDataError(
+            f"{upstream} sent {name} {shown!r} {where}{why}",
+            hint="nothing was written for that day; the next run fetches it again",
+        ) from None
 
 
 def short(text: object, limit: int = 200) -> str:

@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -55,11 +55,12 @@ from dpo.connectors.upstream import (
     Fault,
     Retrier,
     check_source_settings,
+    checked_number,
     retry_after,
     short,
     source_settings,
 )
-from dpo.errors import ConfigError, DpoError, register_secret
+from dpo.errors import ConfigError, DpoError, UpstreamDataError, register_secret
 from dpo.vocab import Grain
 
 if TYPE_CHECKING:
@@ -291,15 +292,25 @@ class WooConnector(Connector):
             created = _parse_gmt(order.get("date_created_gmt"))
             if created is None or not window.contains(created):
                 continue
-            if not self.config.counts(str(order.get("status", ""))):
+            status = order.get("status")
+            if not isinstance(status, str) or not status:
+                raise UpstreamDataError(
+                    f"the store sent order {order['id']} of {window.day} without a status"
+                )
+            if not self.config.counts(status):
                 continue
             if str(order.get("currency") or currency).upper() != currency:
                 skipped += 1
                 continue
             hour = hours.setdefault(created.replace(minute=0, second=0, microsecond=0), _Hour())
             hour.orders += 1
-            hour.revenue += _money(order.get("total"))
-            hour.refunds += sum((-_money(r.get("total")) for r in order.get("refunds", [])), _ZERO)
+            hour.revenue += _money(order.get("total"), "revenue", order)
+            refunds = order.get("refunds") or []
+            if not isinstance(refunds, list) or not all(isinstance(r, dict) for r in refunds):
+                raise UpstreamDataError(
+                    f"the store sent order {order['id']}'s refunds as {short(refunds)}"
+                )
+            hour.refunds += sum((-_money(r.get("total"), "refunds", order) for r in refunds), _ZERO)
         if skipped:
             log.warning(
                 "%s: %d orders of %s not in %s were left out",
@@ -416,6 +427,11 @@ class WooConnector(Connector):
             total = _int_header(headers, "X-WP-Total")
             if total is not None:
                 totals.add(total)
+            for order in body:
+                if not isinstance(order, dict) or not isinstance(order.get("id"), int):
+                    raise UpstreamDataError(
+                        f"the store listed an order without a numeric id: {short(order, 120)}"
+                    )
             fresh = [order for order in body if order["id"] not in seen]
             if body and not fresh:
                 raise WooPagingError(f"page {page} of the orders repeated an earlier page")
@@ -720,14 +736,20 @@ def _gmt(moment: datetime) -> str:
 def _parse_gmt(value: object) -> datetime | None:
     if not value:
         return None
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-
-
-def _money(value: object) -> Decimal:
     try:
-        return Decimal(str(value or 0))
-    except InvalidOperation:
-        raise DpoError(f"the store sent an amount that is not a number: {short(value)}") from None
+        return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+    except ValueError:
+        raise UpstreamDataError(
+            f"the store sent an order date dpo cannot read: {short(value)}"
+        ) from None
+
+
+def _money(value: object, metric: str, order: Mapping[str, Any]) -> Decimal:
+    """An order's amount (text), checked as `metric` is (a finite number within range)."""
+    number = checked_number(
+        metric, value or 0, upstream="WooCommerce", where=f"for order {order.get('id')}"
+    )
+    return Decimal(number)
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

@@ -39,6 +39,7 @@ from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
 from dpo.errors import BudgetSpentError, DpoError, describe
+from dpo.ingest import values
 from dpo.ingest.plan import (
     Coverage,
     SyncRequest,
@@ -308,7 +309,12 @@ def replace_window(
             )
 
     fetched = connector.fetch_window(window, now=now, budget=budget)
-    rows = fact_tuples(fetched, spec, window, declared=connector.metrics)
+    rows = fact_tuples(
+        values.checked(fetched, upstream=spec.label, day=window.day),
+        spec,
+        window,
+        declared=connector.metrics,
+    )
     return replace_facts(
         engine,
         rows,

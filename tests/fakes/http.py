@@ -73,6 +73,7 @@ class FakeUpstream:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        self.tampers: list[tuple[str, Callable[[Request, Any], Any]]] = []
         self.lock = threading.Lock()
         self.url = ""
 
@@ -93,6 +94,12 @@ class FakeUpstream:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+        self.tampers.clear()
+
+    def tamper(self, change: Callable[[Request, Any], Any], *, path_contains: str = "") -> None:
+        """Pass the JSON body of every answer to a matching request through `change` (which
+        returns the body to send: what a broken proxy, plugin or API change would send)."""
+        self.tampers.append((path_contains, change))
 
     def handle(self, request: Request) -> Response:
         with self.lock:
@@ -106,7 +113,13 @@ class FakeUpstream:
                     if fault.times is not None:
                         fault.times -= 1
                     return fault.response
-            return self.route(request)
+            response = self.route(request)
+            for path, change in self.tampers:
+                if path in request.path and response.status == 200:
+                    body = change(request, json.loads(response.body))
+                    text = body if isinstance(body, str) else json.dumps(body)
+                    response = Response(200, text.encode(), dict(response.headers))
+            return response
 
     @contextmanager
     def running(self, *, tls: tuple[Path, Path] | None = None) -> Iterator[FakeUpstream]:
