@@ -164,9 +164,19 @@ def fresh_sync(cli: CliInvoker, db: Database, harness: Harness, *, like: str) ->
 
 
 def differing(got: Facts, want: Facts) -> list[str]:
-    """The facts that differ, one line each (the first 10)."""
-    keys = sorted(k for k in got.keys() | want.keys() if got.get(k) != want.get(k))
+    """The facts that differ, one line each (the first 10). An hour with nothing in it is the
+    same as no row: a sync from before a store's first order starts at that order's day."""
+    keys = sorted(
+        k
+        for k in got.keys() | want.keys()
+        if got.get(k) != want.get(k) and not (_empty(got.get(k)) and _empty(want.get(k)))
+    )
     return [f"{k[1]:%m-%d %H:%M} {k[0]} {k[3]}: {got.get(k)} != {want.get(k)}" for k in keys[:10]]
+
+
+def _empty(row: tuple[object, ...] | None) -> bool:
+    """No row, or a row whose figures are all zero or not reported."""
+    return row is None or all(not v for v in row[2:])
 
 
 def store(woo: WooHarness, first: date, last: date) -> dict[date, list[int]]:

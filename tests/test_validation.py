@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.conftest import CliInvoker, Database
@@ -22,6 +24,30 @@ from tests.conftest import CliInvoker, Database
         (("orgs", "add", "beta", "--name", "B", "--timezone", "x" * 5000, "--currency", "EUR"),
          "Error: timezone: unknown time zone"),
         (("orgs", "show", "Not A Slug"), "Error: unknown organization 'Not A Slug'"),
+        (("sync", "demo", "--max-seconds", "nan"),
+         "Error: Invalid value for '--max-seconds': nan is not a finite number"),
+        (("sync", "demo", "--max-seconds", "inf"),
+         "Error: Invalid value for '--max-seconds': inf is not a finite number"),
+        (("sync", "demo", "--skip-recent", "nan"),
+         "Error: Invalid value for '--skip-recent': nan is not a finite number"),
+        (("insights", "generate", "--sensitivity", "nan"),
+         "Error: Invalid value for '--sensitivity': nan is not a finite number"),
+        (("sync", "demo", "--shard", " 1/3"), "Error: invalid shard ' 1/3'"),
+        (("sync", "demo", "--since", "1900-01-01"),
+         "Error: --since: 1900-01-01 is out of range (1970-01-01 to 2999-12-31)"),
+        (("goals", "add", "acme", "--kpi", "ctr", "--target", "5"),
+         "Error: ctr is a percentage: give 5% or 0.05 (a target of 5 would be 500%)"),
+        (("goals", "add", "acme", "--kpi", "revenue", "--target", "5%"),
+         "Error: revenue is not a percentage: give its target without %"),
+        (("goals", "add", "acme", "--kpi", "revenue", "--target", "5", "--channel", ""),
+         "Error: channel: must not be empty (leave it out for every channel)"),
+        (("sources", "add", "acme", "woo", "--account", "https://shop.example.com",
+          "--secret-env", "KEY", "--setting", "timezone=Mars"),
+         "Error: invalid setting timezone: unknown time zone 'Mars'"),
+        (("sources", "add", "acme", "woo", "--account", "https://shop.example.com",
+          "--secret-env", "KEY", "--setting", "currency=EURO"),
+         "Error: invalid setting currency: unknown currency 'EURO'"),
+        (("serve", "--host", "999.1.1.1"), "Error: cannot listen on '999.1.1.1'"),
     ],
 )  # fmt: skip
 def test_out_of_range_input_is_a_usage_error(
@@ -33,9 +59,39 @@ def test_out_of_range_input_is_a_usage_error(
     assert result.stderr.startswith(message)
     assert database.scalar("SELECT count(*) FROM goal") == 0
     assert database.scalar("SELECT count(*) FROM organization") == 1
+    assert database.scalar("SELECT count(*) FROM source") == 0
 
 
 def test_goal_targets_keep_six_decimals(cli: CliInvoker, database: Database) -> None:
     cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
     cli.ok("goals", "add", "acme", "--kpi", "cpc", "--target", "0.1234567")
     assert cli.ok("goals", "list", "--json").stdout.count('"target": 0.123457') == 1
+
+
+def test_a_percentage_goal_takes_its_target_as_a_percent_or_a_fraction(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("goals", "add", "acme", "--kpi", "ctr", "--target", "2.5%")
+    cli.ok("goals", "add", "acme", "--kpi", "refund_rate", "--target", "0.04")
+    targets = [Decimal(str(t)) for (t,) in database.rows("SELECT target FROM goal ORDER BY id")]
+    assert targets == [Decimal("0.025"), Decimal("0.04")]
+    changed = cli("goals", "update", "1", "--target", "3")
+    assert changed.exit_code == 2
+    assert changed.stderr.startswith("Error: ctr is a percentage: give 3% or 0.03")
+    cli.ok("goals", "update", "1", "--target", "3%")
+    assert Decimal(str(database.scalar("SELECT target FROM goal WHERE id = 1"))) == Decimal("0.03")
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(cli: CliInvoker, database: Database) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.exit_code == 3
+    assert (
+        result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )

@@ -6,6 +6,7 @@ inside the command that needs it, so `dpo --help` and light commands start fast.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import typer
@@ -22,3 +23,10 @@ def command_group(*, help: str, **settings: Any) -> typer.Typer:
         no_args_is_help=True,
         **settings,
     )
+
+
+def finite(value: float | None) -> float | None:
+    """A number option's callback: `nan` and `inf` are refused (a range lets `nan` through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value

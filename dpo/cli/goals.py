@@ -33,7 +33,12 @@ def _show(goal: Any, verb: str, json_: bool) -> None:
 def add(
     org: Annotated[str, typer.Argument(help="Organization slug.")],
     kpi: Annotated[str, typer.Option(help="KPI, e.g. revenue, roas, cpa.")],
-    target: Annotated[str, typer.Option(help="Target value (a non-negative number).")],
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Target value (a non-negative number); a percentage KPI's as 5% or 0.05."
+        ),
+    ],
     period: Annotated[
         Period | None,
         typer.Option(help="Period (default: month, or custom when --start/--end are given)."),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpo.cli import command_group, render
+from dpo.cli import command_group, finite, render
 from dpo.vocab import InsightKind, InsightStatus, Severity
 
 if TYPE_CHECKING:
@@ -34,7 +34,9 @@ def generate(
     ] = None,
     sensitivity: Annotated[
         float | None,
-        typer.Option(min=0.1, max=10, help="Default: [insights] sensitivity (1.0)."),
+        typer.Option(
+            min=0.1, max=10, callback=finite, help="Default: [insights] sensitivity (1.0)."
+        ),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a look.")
@@ -153,6 +155,7 @@ def detect(
         typer.Option(
             min=0.1,
             max=10,
+            callback=finite,
             help="Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less.",
         ),
     ] = None,

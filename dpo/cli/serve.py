@@ -32,6 +32,7 @@ def serve(
     host = host or api.host
     port = api.port if port is None else port
     workers = workers or api.workers
+    _check_address(host, port)
     ready_engine()  # a database that is down or not initialised: exit 3 now, not per request
     create_app()  # bad `[api]` settings (a missing JWT secret…): exit 3 now, with one line
     path, explicit = config_path()
@@ -54,6 +55,30 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Exit with one line now, not with uvicorn's log, when `host` is no address to listen on
+    (exit 2) or `host:port` cannot be bound (in use, not this machine's: exit 3)."""
+    import socket
+
+    from dpo.errors import ConfigError, InvalidInputError
+
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise InvalidInputError(
+            f"cannot listen on {host!r}: not an address or host name ({why})",
+            hint="use an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+        ) from None
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _share_metrics() -> str | None:

@@ -54,7 +54,8 @@ def status(
                     x.newest_fact_at,
                     x.lag_minutes,
                     x.consecutive_failures,
-                    x.problem or "ok",
+                    x.problem
+                    or (f"last run failed: {x.last_error}" if x.consecutive_failures else "ok"),
                     x.verification.summary if x.verification else None,
                 )
                 for x in report.sources

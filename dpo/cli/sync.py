@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import finite, render
 from dpo.connectors import SourceKind, kinds_text
 
 
@@ -36,12 +36,18 @@ def sync(
     ] = None,
     max_seconds: Annotated[
         float | None,
-        typer.Option(min=0.1, help="Time budget; stops at a window boundary (exit 75)."),
+        typer.Option(
+            min=0.1,
+            callback=finite,
+            metavar="SECONDS",
+            help="Time budget; stops at a window boundary (exit 75).",
+        ),
     ] = None,
     skip_recent: Annotated[
         float,
         typer.Option(
             min=0,
+            callback=finite,
             metavar="SECONDS",
             help="Skip sources that any process synced "
             "within this many seconds (several servers on one crontab).",
@@ -62,7 +68,11 @@ def sync(
     from dpo.jobs.sync import Shard, run_sync
     from dpo.settings import get_settings
     from dpo.storage.models import utcnow
+    from dpo.validation import check_day
 
+    for option, day in (("--since", since), ("--until", until)):
+        if day is not None:
+            check_day(day.date(), option=option)
     if since and until and until < since:
         raise typer.BadParameter(
             f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"

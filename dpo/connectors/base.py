@@ -255,6 +255,12 @@ class Connector(ABC):
         window before it and raises a remembered history start to it."""
         return None
 
+    def first_day(self, now: datetime, *, budget: Budget) -> date | None:
+        """The oldest local day the upstream holds anything for, when it can tell cheaply (None:
+        it cannot). Asked only when a run is told to backfill (`--since`) before the days
+        synced: no window is planned before it, and the history start is raised to it."""
+        return None
+
     def data_quality(self, window: Window) -> frozenset[DataQuality]:
         """What the upstream said about the completeness of `window`, once it was fetched
         (rows withheld, grouped or sampled); stored with the window's facts."""

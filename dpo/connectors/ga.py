@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field
 
 from dpo.connectors.base import Budget, Connector, FactRow, Role, RunPlan, SourceSpec, Window
-from dpo.connectors.settings import UpstreamSettings
+from dpo.connectors.settings import UpstreamSettings, ZoneName
 from dpo.connectors.upstream import (
     Fault,
     Retrier,
@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
+# GA4 properties hold no data before 14 August 2015, the oldest date the Data API serves:
+# history starts there at the earliest.
+FIRST_DAY = date(2015, 8, 14)
 DISTINCT = ("sessions", "totalUsers")  # GA's distinct counts: the day's own figures
 CHANNEL = "sessionDefaultChannelGroup"
 _MICRO = Decimal("0.000001")
@@ -80,7 +83,7 @@ class GaSettings(UpstreamSettings):
     revenue_metric: Literal["purchaseRevenue", "totalRevenue"] = "purchaseRevenue"
     page_size: int = Field(default=100_000, ge=1, le=250_000)
     quota_reserve_tokens: int = Field(default=2_000, ge=0)  # stop before the hour's quota ends
-    timezone: str | None = None  # the property's time zone; None: read from GA
+    timezone: ZoneName | None = None  # the property's time zone; None: read from GA
 
 
 class GaConnector(Connector):
@@ -135,6 +138,9 @@ class GaConnector(Connector):
 
     def timezone(self) -> ZoneInfo:
         return self._tz or ZoneInfo(self.spec.org_timezone)
+
+    def available_from(self, now: datetime) -> date:
+        return FIRST_DAY
 
     def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         hourly = self._read(window.day, "dateHour", self._hour_metrics(), budget)

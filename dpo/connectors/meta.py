@@ -327,7 +327,7 @@ def _utc_hour(day: date, bucket: str, tz: ZoneInfo) -> datetime:
     try:
         hour = int(bucket.split(":", 1)[0])
         local = datetime.combine(day, time(hour), tz)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UpstreamDataError(
             f"Meta sent an hour bucket dpo cannot read on {day}: {short(bucket)}"
         ) from None
@@ -364,10 +364,14 @@ def _months_before(day: date, months: int) -> date:
 
 
 def _decimal(value: Any) -> Decimal:
+    """A finite number Meta sent (as text), or UpstreamDataError."""
     try:
-        return Decimal(str(value or 0))
+        number = Decimal(str(value or 0))
     except InvalidOperation:
-        raise UpstreamDataError(f"Meta sent a number dpo cannot read: {short(value)}") from None
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise UpstreamDataError(f"Meta sent a number dpo cannot read: {short(value)}")
+    return number
 
 
 def _add(into: FactRow, row: FactRow) -> None:

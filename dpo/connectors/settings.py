@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from dpo.metrics import BY_NAME as METRIC_NAMES
+from dpo.validation import check_currency, check_timezone
 
 
 class ConnectorSettings(BaseModel):
@@ -32,6 +33,10 @@ def _comma_list(value: Any) -> Any:
 
 
 NameList = Annotated[list[str], BeforeValidator(_comma_list)]
+ZoneName = Annotated[str, AfterValidator(check_timezone)]
+"""An IANA time zone name such as Europe/Berlin."""
+CurrencyCode = Annotated[str, AfterValidator(check_currency)]
+"""An ISO 4217 currency code such as EUR (upper-cased)."""
 
 _TOLERANCE = re.compile(r"^[0-9]+(\.[0-9]+)?%?$")
 

@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from dpo.connectors.base import Budget, Connector, FactRow, Role, RunPlan, Window, once_a_day
-from dpo.connectors.settings import NameList, UpstreamSettings
+from dpo.connectors.settings import CurrencyCode, NameList, UpstreamSettings, ZoneName
 from dpo.connectors.upstream import (
     Fault,
     Retrier,
@@ -128,8 +128,8 @@ class WooSettings(UpstreamSettings):
     overlap_minutes: int = Field(default=60, ge=0, le=10_080)
     auth: Literal["auto", "basic", "query", "oauth1"] = "auto"
     page_size: int = Field(default=100, ge=1, le=100)
-    currency: str | None = None  # the store's currency; None: asked of the store
-    timezone: str | None = None  # the days' time zone; None: the organization's
+    currency: CurrencyCode | None = None  # the store's currency; None: asked of the store
+    timezone: ZoneName | None = None  # the days' time zone; None: the organization's
 
     def counts(self, status: str) -> bool:
         """True when orders in `status` are counted."""
@@ -225,6 +225,25 @@ class WooConnector(Connector):
                 refunds=found.refunds,
             )
             hour += timedelta(hours=1)
+
+    def first_day(self, now: datetime, *, budget: Budget) -> date:
+        """The local day of the store's oldest order (the statuses `status=any` lists), or
+        today when it has none: a store holds nothing before its first order."""
+        query = {
+            "orderby": "date",
+            "order": "asc",
+            "per_page": 1,
+            "_fields": "date_created_gmt",
+            "dates_are_gmt": "true",
+        }
+        body, _ = self._retrier(budget).call(
+            lambda: self._get_list("/orders", query, budget), what="the store's first order"
+        )
+        first = body[0] if body else {}
+        if not isinstance(first, dict):
+            raise UpstreamDataError(f"the store listed an order that is not one: {short(first)}")
+        created = _parse_gmt(first.get("date_created_gmt"))
+        return (created or now).astimezone(self.timezone()).date()
 
     def check(self) -> str:
         budget = Budget()

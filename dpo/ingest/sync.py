@@ -20,8 +20,10 @@ inside the synced range and before the lookback; older days are fetched anew by 
 backfill, newer ones by the lookback. Both are saved with every window, and when the run ends
 or fails; a run whose budget ran out while preparing keeps the previous ones, so the upstream
 is asked again from the old mark. A connector whose upstream keeps data for a limited time says
-from which day (`Connector.available_from`): no window is planned before it, and a remembered
-or requested history start older than it is raised to it, with one warning.
+from which day (`Connector.available_from`), and one that can tell cheaply where its data
+starts says that day when a run is told to backfill (`Connector.first_day`): no window is
+planned before either, and a remembered or requested history start older is raised to it, with
+one warning.
 """
 
 from __future__ import annotations
@@ -177,7 +179,12 @@ def _sync_planned(
 ) -> None:
     """Plan the run's windows (its changed days among them) and sync them."""
     coverage = ledger.before
-    available = connector.available_from(request.now)
+    try:
+        available = _oldest_day(connector, request, coverage, budget=budget)
+    except BudgetSpentError:
+        log.info("%s: time budget spent before the run was planned", connector.spec.label)
+        outcome.is_cut_short = True
+        return
     if available is not None:
         coverage = _within_reach(connector, coverage, available)
     ledger.coverage = coverage
@@ -243,6 +250,22 @@ def _sync_windows(
             on_window(outcome.windows_done, len(windows))
 
 
+def _oldest_day(
+    connector: Connector, request: SyncRequest, coverage: Coverage, *, budget: Budget
+) -> date | None:
+    """The oldest day worth a window: the oldest the upstream still serves and, when the run
+    is told to backfill (`--since`) before the days synced, the upstream's first day with any
+    data (one cheap request, so a store opened in 2020 is not asked for every day since 1990)."""
+    found = [connector.available_from(request.now)]
+    covered = coverage.covered_from
+    if request.since is not None and (
+        covered is None or request.since < covered.astimezone(connector.timezone()).date()
+    ):
+        found.append(connector.first_day(request.now, budget=budget))
+    known = [day for day in found if day is not None]
+    return max(known) if known else None
+
+
 def _within_reach(connector: Connector, coverage: Coverage, available: date) -> Coverage:
     """The coverage with its history start no older than `available`; says once when that
     gives up days not synced yet."""
@@ -250,7 +273,7 @@ def _within_reach(connector: Connector, coverage: Coverage, available: date) -> 
     coverage, given_up = within_reach(coverage, available, tz=connector.timezone())
     if given_up is not None:
         log.warning(
-            "%s: %s keeps no data before %s; history starts there instead of %s",
+            "%s: %s has no data before %s; history starts there instead of %s",
             spec.label,
             spec.kind,
             available,

@@ -8,6 +8,7 @@ synced in the same tick.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ from dpo.vocab import JobStatus
 WindowProgress = Callable[[str], OnWindow]
 
 
+_SHARD = re.compile(r"[0-9]{1,6}/[0-9]{1,6}")
+
+
 @dataclass(frozen=True)
 class Shard:
     """Shard `index` (1-based) of `count`: a deterministic share of the organizations."""
@@ -51,12 +55,9 @@ class Shard:
     @classmethod
     def parse(cls, text: str) -> Shard:
         """`I/N`, e.g. `2/3`."""
-        index, sep, count = text.partition("/")
-        try:
-            shard = cls(int(index), int(count))
-        except ValueError:
-            shard = cls(0, 0)
-        if not sep or not 1 <= shard.index <= shard.count:
+        index, _, count = text.partition("/")
+        shard = cls(int(index), int(count)) if _SHARD.fullmatch(text) else cls(0, 0)
+        if not 1 <= shard.index <= shard.count:
             raise InvalidInputError(f"invalid shard {text!r}: use I/N with 1 <= I <= N, e.g. 2/3")
         return shard
 

@@ -36,6 +36,37 @@ def _check_target(value: Any) -> Decimal:
     return target.quantize(TARGET_PLACES).normalize()
 
 
+def _percent_target(data: Any) -> Any:
+    """A target written as a percentage (`5%`) as the fraction KPIs hold (0.05); only a
+    percentage KPI (CTR, conversion rate, refund rate) takes one."""
+    if not isinstance(data, Mapping):
+        return data
+    raw = data.get("target")
+    if not isinstance(raw, str) or not raw.strip().endswith("%"):
+        return data
+    kpi = data.get("kpi")
+    if isinstance(kpi, str) and _unit_of(kpi) not in (None, "percent"):
+        raise ValueError(f"{kpi} is not a percentage: give its target without %")
+    number = _check_target(raw.strip().removesuffix("%"))
+    return {**data, "target": str(number / 100)}
+
+
+def check_unit(kpi: str, target: Decimal) -> None:
+    """A percentage KPI's target is a fraction: 0.05 or 5% for five percent, never 5 (500 %)."""
+    if _unit_of(kpi) == "percent" and target > 1:
+        raise ValueError(
+            f"{kpi} is a percentage: give {target:f}% or {target / 100:f} "
+            f"(a target of {target:f} would be {target * 100:f}%)"
+        )
+
+
+def _unit_of(kpi: str) -> str | None:
+    try:
+        return get_kpi(kpi).unit
+    except InvalidInputError:
+        return None  # the kpi field says why
+
+
 def _check_kpi(value: str) -> str:
     try:
         return get_kpi(value).name
@@ -56,6 +87,8 @@ class GoalFields(SQLModel):
     channel: str | None = Field(default=None, max_length=200)
     campaign: str | None = Field(default=None, max_length=200)
 
+    _percent = model_validator(mode="before")(_percent_target)
+
     @field_validator("target", mode="before")
     @classmethod
     def _target(cls, v: Any) -> Decimal | None:
@@ -69,7 +102,12 @@ class GoalFields(SQLModel):
     @field_validator("name", "channel", "campaign")
     @classmethod
     def _text(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return None if v is None else check_text(v, what=str(info.field_name))
+        if v is None:
+            return None
+        what = str(info.field_name)
+        if not v.strip():
+            raise ValueError(f"must not be empty (leave it out for every {what})")
+        return check_text(v, what=what)
 
     @field_validator("start_date", "end_date")
     @classmethod
@@ -91,6 +129,7 @@ class GoalCreate(GoalFields):
             higher = get_kpi(self.kpi).higher_is_better
             self.comparison = Comparison.at_least if higher else Comparison.at_most
         check_dates(self.period, self.start_date, self.end_date)
+        check_unit(self.kpi, self.target)
         return self
 
 
@@ -166,10 +205,14 @@ def unknown_goal(goal_id: int) -> NotFoundError:
 def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> GoalPublic:
     """Change some fields of a goal; the result must still be a valid goal."""
     goal = get_goal(session, goal_id)
+    target = data.get("target")
+    if isinstance(target, str) and target.strip().endswith("%") and data.get("kpi") is None:
+        data = {**data, "kpi": goal.kpi}  # so a `5%` target is checked against the goal's KPI
     changes = parse(GoalUpdate, data).model_dump(exclude_unset=True, exclude_none=True)
     merged = {**goal.model_dump(), **changes}
     try:
         check_dates(Period(merged["period"]), merged["start_date"], merged["end_date"])
+        check_unit(merged["kpi"], merged["target"])
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
     goal.sqlmodel_update({k: getattr(v, "value", v) for k, v in changes.items()})

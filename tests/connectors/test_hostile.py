@@ -52,9 +52,12 @@ def probe(
     assert said in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert facts(database) == before
+    shown = json.loads(cli("status", "--json").stdout)["sources"][0]
+    assert said in shown["last_error"] and shown["consecutive_failures"] == 1
     harness.fake.clear_faults()
     cli.ok("sync", kind, "--since", DAY, "--until", DAY)
     assert facts(database) == before
+    assert json.loads(cli("status", "--json").stdout)["sources"][0]["consecutive_failures"] == 0
 
 
 # --- Meta ---------------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ def test_a_change_to_an_old_order_is_found_and_its_day_refetched(
 def test_the_first_run_of_a_day_rescans_the_last_30_days(
     cli: CliInvoker, database: Database, woo: WooHarness, clock: Clock
 ) -> None:
+    woo.woo.add_order(datetime(2026, 2, 1, 15, tzinfo=UTC))  # the store's first order
     add(cli, woo)
     cli.ok("sync", "woo", "--since", "2026-02-01")
     clock.advance(hours=1)
