@@ -86,6 +86,11 @@ class LockHeldError(TryLaterError):
     """Another run holds the lock for this job."""
 
 
+class LockLostError(TryLaterError):
+    """The lock a run held is gone (its database connection ended): it stops before writing
+    again, as another run may hold the lock now."""
+
+
 class BudgetSpentError(TryLaterError):
     """The run's time budget ran out; the next run carries on."""
 

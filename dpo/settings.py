@@ -120,6 +120,8 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None
+    # How long a SQLite write waits for another process's write to end before exit 75.
+    sqlite_busy_seconds: float = Field(default=30.0, ge=0, le=3600)
     sync: SyncSettings = SyncSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     status: StatusSettings = StatusSettings()

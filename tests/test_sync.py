@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dpo import connectors
 from dpo.connectors.base import Budget, SourceSpec, Window
@@ -306,3 +308,43 @@ def test_skip_recent_skips_a_source_synced_moments_ago(cli: CliInvoker, database
     ]
     cli.ok("sync", "demo", "--quiet")  # without it, a plain run syncs again
     assert database.scalar("SELECT count(*) FROM job_run WHERE status = 'ok'") == 2
+
+
+def test_a_run_whose_lock_dies_with_its_connection_stops_before_writing_again(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL advisory lock ends with its connection, and nothing tells its holder: the
+    run checks it in each window's transaction and stops (75) rather than race whoever took it.
+    (SQLite's file lock cannot be lost this way.)"""
+    if database.backend != "pg":
+        pytest.skip("advisory locks are PostgreSQL's; a file lock lives as long as its process")
+    from dpo.ingest import sync
+
+    setup_org(cli, "ga")
+    replace = sync.replace_window
+    windows: list[date] = []
+
+    def replace_then_kill_the_lock(engine: Any, connector: Any, window: Window, **kw: Any) -> int:
+        written = replace(engine, connector, window, **kw)
+        windows.append(window.day)
+        if len(windows) == 1:  # as a failover or an administrator would, between two windows
+            with database.engine.connect() as conn:
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                    )
+                )
+        return written
+
+    monkeypatch.setattr(sync, "replace_window", replace_then_kill_the_lock)
+    result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert result.exit_code == 75, result.output
+    assert "the lock sync:source:1 was lost (its database connection ended)" in result.stderr
+    assert windows == [date(2026, 1, 1)]  # the second window was fetched, never written
+    assert database.scalar("SELECT count(*) FROM fact_change") == 1
+    assert database.scalar("SELECT min(period_start) FROM fact") is not None
+    assert database.scalar("SELECT count(*) FROM fact WHERE period_start >= '2026-01-02'") == 0
+    monkeypatch.setattr(sync, "replace_window", replace)
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)  # the next run carries on
+    assert database.scalar("SELECT count(*) FROM fact_change") == 11

@@ -33,6 +33,8 @@ from tests.conftest import CliInvoker, Database
         (("insights", "generate", "--sensitivity", "nan"),
          "Error: Invalid value for '--sensitivity': nan is not a finite number"),
         (("sync", "demo", "--shard", " 1/3"), "Error: invalid shard ' 1/3'"),
+        (("sync", "demo", "--since", "2999-01-01"),
+         "Error: --since: 2999-01-01 is in the future: nothing to fetch"),
         (("sync", "demo", "--since", "1900-01-01"),
          "Error: --since: 1900-01-01 is out of range (1970-01-01 to 2999-12-31)"),
         (("goals", "add", "acme", "--kpi", "ctr", "--target", "5"),

@@ -146,6 +146,10 @@ class DpoGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx) or type(exc).__module__.startswith(("click", "typer")):
                 raise
+            from dpo.storage.faults import database_fault
+
+            if (fault := database_fault(exc)) is not None:
+                _fail(ctx, f"Error: {_with_hint(fault)}", fault.exit_code)
             _fail(ctx, f"Error: unexpected {describe(exc)} (run with --debug to see why)", 1)
 
 

@@ -1,7 +1,7 @@
 """`dpo sync KIND`: fetch new and restated data from an upstream into the database."""
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -63,6 +63,7 @@ def sync(
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
+    from dpo.errors import InvalidInputError
     from dpo.ingest.plan import SyncRequest
     from dpo.jobs.runner import overall_exit_code
     from dpo.jobs.sync import Shard, run_sync
@@ -70,9 +71,12 @@ def sync(
     from dpo.storage.models import utcnow
     from dpo.validation import check_day
 
+    tomorrow = utcnow().date() + timedelta(days=1)  # today somewhere on Earth
     for option, day in (("--since", since), ("--until", until)):
         if day is not None:
             check_day(day.date(), option=option)
+    if since and since.date() > tomorrow:
+        raise InvalidInputError(f"--since: {since:%Y-%m-%d} is in the future: nothing to fetch")
     if since and until and until < since:
         raise typer.BadParameter(
             f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"

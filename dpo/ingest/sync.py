@@ -91,14 +91,18 @@ def sync_source(
     lookback_days: int,
     initial_days: int,
     on_window: OnWindow | None = None,
+    outcome: SyncOutcome | None = None,
 ) -> SyncOutcome:
-    """Sync one source: every planned window, until done or the deadline passes."""
+    """Sync one source: every planned window, until done or the deadline passes.
+
+    `outcome` (a new one if not given) counts the windows as they are committed, so a caller
+    can say what a run that failed half-way did write."""
     spec = connector.spec
     state = _load_state(engine, spec.id)
     coverage = Coverage(state.watermark, state.covered_from, state.history_start)
     if request.since and (coverage.history_start is None or request.since < coverage.history_start):
         coverage = replace(coverage, history_start=request.since)
-    outcome = SyncOutcome()
+    outcome = SyncOutcome() if outcome is None else outcome
     budget = Budget(request.deadline)
     try:
         run_plan = _prepare(connector, state, request, budget=budget)

@@ -37,6 +37,7 @@ from dpo.errors import (
 )
 from dpo.ops import monitoring
 from dpo.resources.orgs import get_org
+from dpo.storage.faults import database_fault
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, utcnow
 from dpo.vocab import JobStatus
@@ -56,6 +57,7 @@ class Work:
     windows: int = 0
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    exit_code: int | None = None  # a failed body's own (None: from the status)
 
 
 @dataclass
@@ -150,15 +152,18 @@ def _run_body(target: JobTarget, body: Callable[[], Work], run_id: int) -> JobRe
         )
     except Exception as exc:
         log.debug("job %s failed", target.label, exc_info=True)
+        fault = database_fault(exc)
         return JobResult(
             target.job,
             target.label,
             JobStatus.failed,
-            EXIT_UNEXPECTED,
-            describe(exc),
+            EXIT_UNEXPECTED if fault is None else fault.exit_code,
+            describe(fault or exc),
             run_id=run_id,
         )
     code = EXIT_TRY_LATER if work.status is JobStatus.partial else EXIT_OK
+    if work.exit_code is not None:
+        code = work.exit_code
     return JobResult(
         target.job,
         target.label,

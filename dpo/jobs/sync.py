@@ -8,6 +8,7 @@ synced in the same tick.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +20,16 @@ from sqlmodel import Session, col, select
 
 from dpo import connectors
 from dpo.connectors.base import Connector
-from dpo.errors import ConfigError, InvalidInputError, NotFoundError
+from dpo.errors import (
+    EXIT_UNEXPECTED,
+    ConfigError,
+    DpoError,
+    InvalidInputError,
+    NotFoundError,
+    describe,
+)
 from dpo.ingest.plan import SyncRequest
-from dpo.ingest.sync import OnWindow, sync_source
+from dpo.ingest.sync import OnWindow, SyncOutcome, sync_source
 from dpo.jobs.runner import (
     HEALTHY,
     JobResult,
@@ -35,9 +43,12 @@ from dpo.ops import monitoring
 from dpo.resources.sources import sources_to_sync, spec_for
 from dpo.settings import get_settings
 from dpo.storage.db import ready_engine
+from dpo.storage.faults import database_fault
 from dpo.storage.models import JobRun, Organization, Source
 from dpo.storage.types import UTCDateTime
 from dpo.vocab import JobStatus
+
+log = logging.getLogger(__name__)
 
 WindowProgress = Callable[[str], OnWindow]
 
@@ -207,15 +218,21 @@ def _sync_body(
             lookback = settings.connector(source.kind).lookback_days
         if lookback is None:
             lookback = connector_cls.default_lookback_days
+        outcome = SyncOutcome()
         try:
-            outcome = sync_source(
+            sync_source(
                 engine,
                 connector,
                 request,
                 lookback_days=lookback,
                 initial_days=settings.sync.initial_days,
                 on_window=on_window,
+                outcome=outcome,
             )
+        except Exception as exc:
+            if not outcome.windows_done:
+                raise
+            return _failed_after_windows(exc, outcome)
         finally:
             connector.close()
         work = Work(rows_written=outcome.rows_written, windows=outcome.windows_done)
@@ -228,6 +245,19 @@ def _sync_body(
         return work
 
     return body
+
+
+def _failed_after_windows(exc: Exception, outcome: SyncOutcome) -> Work:
+    """A run that failed after committing some windows: the failure, with what it kept."""
+    log.debug("sync failed after %d windows", outcome.windows_done, exc_info=True)
+    error = exc if isinstance(exc, DpoError) else database_fault(exc)
+    return Work(
+        JobStatus.failed,
+        rows_written=outcome.rows_written,
+        windows=outcome.windows_done,
+        message=describe(error or exc),
+        exit_code=EXIT_UNEXPECTED if error is None else error.exit_code,
+    )
 
 
 def _is_scheduled(request: SyncRequest) -> bool:

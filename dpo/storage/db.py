@@ -40,7 +40,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_seconds * 1000)}")
     cur.close()
 
 
@@ -66,7 +66,8 @@ def _create_engine(url: str) -> Engine:
                 f"cannot create the database folder {folder}: {exc.strerror}",
                 hint="set DPO_HOME (or DPO_DATABASE_URL) to a writable place",
             ) from None
-        engine = create_engine(url, connect_args={"timeout": 30})
+        busy = get_settings().sqlite_busy_seconds
+        engine = create_engine(url, connect_args={"timeout": busy})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dpo.errors import DpoError
 from dpo.storage import tables
+from dpo.storage.locks import check_held
 from dpo.storage.tables import FACT_COLUMNS
 
 BATCH = 10_000
@@ -69,6 +70,7 @@ def replace_facts(
                 "nothing was written for this window"
             ) from None
         bookkeeping(conn)
+        check_held(conn)  # the run's lock still held: no other run writes these rows now
         conn.commit()
     return count
 

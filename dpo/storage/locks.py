@@ -3,6 +3,12 @@
 On PostgreSQL a session-level advisory lock on a dedicated connection (so several servers
 sharing one database share the work); on SQLite an OS file lock beside the database file.
 Either way a killed process releases its locks: nothing stale to clean up.
+
+A PostgreSQL lock dies with its connection (a terminated backend, a failover), and nothing
+tells its holder. Writers therefore fence their transactions: `check_held(conn)`, inside the
+transaction that writes, raises LockLostError when a lock the thread took is no longer held
+by that connection, so the transaction rolls back instead of racing the run that may hold the
+lock now.
 """
 
 from __future__ import annotations
@@ -11,12 +17,14 @@ import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from dpo.errors import LockHeldError
+from dpo.errors import LockHeldError, LockLostError
 from dpo.settings import get_settings
 
 
@@ -24,6 +32,38 @@ def advisory_key(name: str) -> int:
     """A stable signed 64-bit key for `name` (pg advisory locks take a bigint)."""
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(frozen=True)
+class _PgLock:
+    """A PostgreSQL advisory lock this thread holds: its name, key and holding backend."""
+
+    name: str
+    key: int
+    pid: int
+
+
+_HELD: ContextVar[tuple[_PgLock, ...]] = ContextVar("dpo_held_pg_locks", default=())
+
+_STILL_HELD = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = :pid AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1)"
+)
+
+
+def check_held(conn: Connection) -> None:
+    """Raise LockLostError unless every PostgreSQL lock this thread took is still held by its
+    connection; call it inside a write transaction, before it commits."""
+    if conn.dialect.name != "postgresql":
+        return
+    for lock in _HELD.get():
+        high, low = (lock.key >> 32) & 0xFFFFFFFF, lock.key & 0xFFFFFFFF
+        if not conn.scalar(_STILL_HELD, {"pid": lock.pid, "high": high, "low": low}):
+            raise LockLostError(
+                f"the lock {lock.name} was lost (its database connection ended); this run "
+                "stopped before writing again",
+                hint="the next run carries on",
+            )
 
 
 @contextmanager
@@ -47,10 +87,13 @@ def _pg_lock(engine: Engine, name: str, *, wait: bool) -> Iterator[None]:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         elif not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
             raise LockHeldError(f"{name} is already running elsewhere")
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
         conn.commit()
+        token = _HELD.set((*_HELD.get(), _PgLock(name, key, int(pid))))
         try:
             yield
         finally:
+            _HELD.reset(token)
             _pg_unlock(conn, key)
     finally:
         conn.close()

@@ -261,3 +261,28 @@ def test_a_ga_report_that_changes_while_it_is_paged_is_read_again_whole(
         conn.execute(sa.text("DELETE FROM fact"))
     cli.ok("sync", "ga", "--since", DAY, "--until", DAY)
     assert with_shift == facts(database)
+
+
+@pytest.mark.parametrize("body", ["<!doctype html><title>502</title>", '{"report_run_id": "6'])
+def test_meta_starting_an_async_report_answered_with_html_or_cut_json_is_a_transient_fault(
+    cli: CliInvoker, database: Database, meta: MetaHarness, body: str
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", meta.tz, "--currency", "USD")
+    cli.ok(
+        "sources", "add", "acme", "meta", *meta.source_args(), "--setting", "async_reports=always"
+    )
+    cli.ok("sync", "meta", "--since", DAY, "--until", DAY)
+    before = facts(database)
+
+    def broken_start(request: Request, answer: Any) -> Any:
+        return body if request.method == "POST" else answer
+
+    meta.fake.tamper(broken_start, path_contains="insights")
+    result = cli("sync", "meta", "--since", DAY, "--until", DAY)
+    assert result.exit_code == 75, (result.stdout, result.stderr)
+    assert "Meta answered with a body that is not the JSON expected" in result.stderr
+    assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
+    assert facts(database) == before
+    meta.fake.clear_faults()
+    cli.ok("sync", "meta", "--since", DAY, "--until", DAY)
+    assert facts(database) == before
