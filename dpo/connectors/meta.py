@@ -142,16 +142,34 @@ class MetaConnector(Connector):
     def fetch_window(self, window: Window, *, now: datetime, budget: Budget) -> Iterator[FactRow]:
         if self._tz is None:
             self._learn_account(budget)
-        is_async = self._is_async(window.day, now)
-        hourly = self._insights(
-            window.day, HOURLY_FIELDS, {"breakdowns": [HOURLY]}, budget=budget, is_async=is_async
-        )
-        attribution = {"action_attribution_windows": self.config.attribution_windows}
-        daily = self._insights(
-            window.day, DAILY_FIELDS, attribution, budget=budget, is_async=is_async
-        )
+        hourly, daily = self._read_window(window.day, budget, self._is_async(window.day, now))
         yield from self._hourly_facts(hourly, window)
         yield from self._daily_facts(daily, window)
+
+    def _read_window(
+        self, day: date, budget: Budget, is_async: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The day's hourly and daily rows. A row that comes twice (a campaign's hour, or its
+        day) means the report shifted while it was paged: it is read again once, then left
+        for the next run, never added up or written short."""
+        attribution = {"action_attribution_windows": self.config.attribution_windows}
+        for attempt in range(2):
+            hourly = self._insights(
+                day, HOURLY_FIELDS, {"breakdowns": [HOURLY]}, budget=budget, is_async=is_async
+            )
+            daily = self._insights(day, DAILY_FIELDS, attribution, budget=budget, is_async=is_async)
+            twice = _twice(hourly, ("campaign_id", HOURLY)) or _twice(daily, ("campaign_id",))
+            if twice is None:
+                return hourly, daily
+            if attempt == 0:
+                log.info(
+                    "%s: Meta sent %s twice on %s; reading it again", self.spec.label, twice, day
+                )
+        raise UpstreamDataError(
+            f"Meta sent the insights row of {twice} on {day} twice, in two reads (its pages "
+            "shifted while they were read); nothing was written for that day",
+            hint="the next run reads it again",
+        )
 
     def check(self) -> str:
         info = self.api.account(Budget())
@@ -320,6 +338,17 @@ def _field(row: Mapping[str, Any], name: str, day: date) -> Any:
             hint="nothing was written for that day; the next run fetches it again",
         )
     return value
+
+
+def _twice(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> str | None:
+    """The first key (as `campaign 222 at 06:00:00 - 06:59:59`) that two rows share, if any."""
+    seen: set[tuple[str, ...]] = set()
+    for row in rows:
+        key = tuple(str(row.get(k)) for k in keys)
+        if key in seen:
+            return f"campaign {short(key[0], 60)}" + (f" at {short(key[1], 40)}" if key[1:] else "")
+        seen.add(key)
+    return None
 
 
 def _utc_hour(day: date, bucket: str, tz: ZoneInfo) -> datetime:

@@ -158,8 +158,7 @@ class MetaApi:
         }
 
         def read() -> list[dict[str, Any]]:
-            cursor = account.get_insights(fields=list(fields), params=dict(params))
-            return [dict(row.export_all_data()) for row in cursor]
+            return every_row(account.get_insights(fields=list(fields), params=dict(params)), budget)
 
         return self._retrier(budget).call(
             lambda: self._timed(budget, read), what=f"the account's insights of {first}…{last}"
@@ -185,8 +184,7 @@ class MetaApi:
         account = AdAccount(self.account_id, api=self._connect())
 
         def read() -> list[dict[str, Any]]:
-            cursor = account.get_insights(fields=fields, params=dict(params))
-            return [dict(row.export_all_data()) for row in cursor]
+            return every_row(account.get_insights(fields=fields, params=dict(params)), budget)
 
         return self._retrier(budget).call(
             lambda: self._timed(budget, read), what=f"the insights of {day}"
@@ -209,9 +207,7 @@ class MetaApi:
         self._await(job, budget, day)
         limit = {"limit": params["limit"]}
         return retrier.call(
-            lambda: self._timed(
-                budget, lambda: [dict(r.export_all_data()) for r in job.get_result(params=limit)]
-            ),
+            lambda: self._timed(budget, lambda: every_row(job.get_result(params=limit), budget)),
             what=f"reading the report of {day}",
         )
 
@@ -368,6 +364,27 @@ def _usage_entries(value: Any) -> Iterable[dict[str, Any]]:
                 yield from (i for i in items if isinstance(i, dict))
         else:
             yield value
+
+
+MAX_PAGES = 10_000  # a listing longer than this is a paging loop, not data
+
+
+def every_row(cursor: Any, budget: Budget) -> list[dict[str, Any]]:
+    """Every row of every page of an SDK cursor (its first page already loaded).
+
+    The SDK's iterator stops at the first empty page, but a page may be empty and still carry
+    a `next` link; only a page without one is the last
+    (https://developers.facebook.com/docs/graph-api/results/). So the pages are walked here,
+    until the cursor has read a page without `next` (its `_finished_iteration`).
+    """
+    rows: list[dict[str, Any]] = []
+    for _ in range(MAX_PAGES):
+        rows.extend(dict(cursor[i].export_all_data()) for i in range(len(cursor)))
+        if cursor._finished_iteration:
+            return rows
+        budget.check()
+        cursor.load_next_page()
+    raise MalformedAnswerError(f"more than {MAX_PAGES} pages: Meta's paging links loop")
 
 
 def classify(exc: BaseException) -> Fault | None:

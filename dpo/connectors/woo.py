@@ -72,6 +72,9 @@ API = "/wp-json/wc/v3"
 _ZERO = Decimal(0)
 _ID_PAGE = 100  # ids only: the largest page WooCommerce allows
 _LISTED_IDS = "listed_ids"  # state: a digest of each recent day's order ids
+# A window's listing ends this long before the run began: an order placed while its pages are
+# read (by a store clock a little behind dpo's) cannot shift them; the next run fetches it.
+_SETTLED = timedelta(minutes=2)
 # Never orders in Analytics, whatever the settings (Admin/API/Reports/DataStore.php adds
 # auto-draft and trash; the checkout block's DraftOrders adds checkout-draft).
 ALWAYS_EXCLUDED = frozenset({"trash", "auto-draft", "checkout-draft"})
@@ -208,8 +211,10 @@ class WooConnector(Connector):
         currency = self._currency(budget)
         params = {
             # `after`/`before` are exclusive: widen by a second, then keep the window's own.
+            # A busy store's new orders would move the pages (and X-WP-Total) between two
+            # reads, every time: the listing ends at a moment already past.
             "after": _gmt(window.start - timedelta(seconds=1)),
-            "before": _gmt(window.end),
+            "before": _gmt(min(window.end, now - _SETTLED)),
         }
         orders = self._list_orders(params, budget, what=f"orders of {window.day}")
         hours = self._by_hour(orders, window, currency)

@@ -17,7 +17,12 @@ What the real API does and the fake copies, each where it is documented:
   too, and `time_increment=1` splits them by day (see `_account_rows`);
 - an action's `value` is its default attribution (the ad set's setting, absent at campaign
   level when ad sets differ); each requested attribution window has its own key;
-- hourly breakdown figures are estimates: the hours of a day do not add up to the day's figure.
+- hourly breakdown figures are estimates: the hours of a day do not add up to the day's figure;
+- a page of a cursor-paged edge may be empty yet carry a `next` link (visibility and privacy
+  filtering), and only a missing `next` marks the last page
+  (https://developers.facebook.com/docs/graph-api/results/, "Cursor-based Pagination"):
+  `empty_pages` serves one before each listed page start; `repeat_rows` makes a page start with
+  the row that ended the one before (a report that shifted while it was paged).
 """
 
 from __future__ import annotations
@@ -132,6 +137,8 @@ class FakeMeta(FakeUpstream):
     require_proof: bool = False  # the app's "Require app secret" setting
     account_usage_percent: float = 1.0  # x-ad-account-usage
     reset_seconds: int = 0  # x-ad-account-usage reset_time_duration
+    empty_pages: set[int] = field(default_factory=set)  # row offsets: an empty page first, once
+    repeat_rows: int = 0  # that many later pages repeat the row before them
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -535,7 +542,15 @@ class FakeMeta(FakeUpstream):
     ) -> Response:
         limit = int(params.get("limit", "25"))
         start = int(base64.b64decode(params["after"]).decode()) if params.get("after") else 0
+        cursor = base64.b64encode(str(start).encode()).decode()
+        if start in self.empty_pages and start < len(rows):
+            self.empty_pages.discard(start)
+            paging = {"cursors": {"before": cursor, "after": cursor}, "next": f"{self.url}/next"}
+            return self._ok({"data": [], "paging": paging})
         chunk = rows[start : start + limit]
+        if start and self.repeat_rows > 0 and chunk:
+            self.repeat_rows -= 1
+            chunk = [rows[start - 1], *chunk[:-1]]
         body: dict[str, Any] = {"data": chunk}
         if chunk:
             body["paging"] = {
