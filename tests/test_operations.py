@@ -182,6 +182,21 @@ def test_an_unreachable_ping_url_does_not_break_the_job(
     assert "acme/demo:woo: ok" in result.stdout
 
 
+def test_a_ping_urls_path_its_credential_is_never_printed(
+    cli: CliInvoker, database: Database, tmp_path: Path
+) -> None:
+    check = "5f0e2b7c-6c41-4f7b-9a7e-2f1c9d3e8a10"  # a healthchecks check UUID
+    config = write_config(
+        tmp_path,
+        "[monitoring]\nping_timeout = 1\n[monitoring.ping]\n"
+        f'"sync demo" = "http://127.0.0.1:9/{check}"\n',
+    )
+    setup_org(cli, "woo")
+    result = cli.ok("--config", config, "sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert "could not ping 127.0.0.1 for sync demo" in result.stderr
+    assert check not in result.output
+
+
 def test_json_logs_one_event_per_line(cli: CliInvoker, database: Database) -> None:
     setup_org(cli, "woo")
     result = cli.ok(

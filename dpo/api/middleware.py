@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,8 +27,12 @@ _SAFETY_HEADERS = (
 UNMATCHED = "<unmatched>"  # one label for every unknown path: no label per random URL
 
 
-class _BodyTooLargeError(Exception):
-    pass
+class _BodyTooLargeError(HTTPException):
+    """A body without a length grew past the limit while it was read. An HTTPException, so
+    that whoever is reading it (FastAPI parsing JSON) passes it on as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 class RequestMiddleware:
@@ -86,7 +91,7 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise _BodyTooLargeError
+                    raise _BodyTooLargeError(self.max_body_bytes)
             return message
 
         return limited

@@ -172,6 +172,12 @@ class WooConnector(Connector):
                 f"a woo source's account is the store URL, such as https://shop.example.com; "
                 f"got {account!r}"
             )
+        if parts.username or parts.password:
+            raise ValueError(
+                "a woo source's store URL must not hold a user or password: the URL names the "
+                "source in every line, job and metric; give the REST API key with --secret-env "
+                "or --secret-file"
+            )
         return check_source_settings(WooSettings, settings)
 
     def timezone(self) -> ZoneInfo:

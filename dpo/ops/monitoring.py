@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from typing import Literal
@@ -15,7 +16,7 @@ from typing import Literal
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from dpo.errors import scrub
+from dpo.errors import register_secret, scrub
 from dpo.settings import get_settings
 from dpo.storage.models import JobRun, Organization, Source, SyncState
 
@@ -34,8 +35,11 @@ def ping(job: str, event: PingEvent) -> None:
     try:
         with urllib.request.urlopen(url, timeout=settings.ping_timeout) as response:
             response.read()
-    except (urllib.error.URLError, OSError) as exc:
-        log.warning("could not ping %s for %s: %s", scrub(url), job, scrub(str(exc)))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        # A ping URL's path is its credential (healthchecks' check UUID): name the host only.
+        where = urllib.parse.urlsplit(url).hostname or "the ping URL"
+        register_secret(urllib.parse.urlsplit(base).path.strip("/"))
+        log.warning("could not ping %s for %s: %s", where, job, scrub(str(exc)))
 
 
 def export_textfile(engine: Engine) -> None:

@@ -172,6 +172,12 @@ def authenticate_jwt(
         )
     except jwt.PyJWTError:
         raise refused from None
+    # Times are JSON numbers (RFC 7519, NumericDate); PyJWT also takes "9999999999" as text.
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and (
+            isinstance(claims[name], bool) or not isinstance(claims[name], int | float)
+        ):
+            raise refused
     if claims.get("admin") is True and "org" not in claims:
         return Principal(name=str(claims.get("sub") or "jwt admin")[:200], is_admin=True)
     slug = claims.get("org")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -58,12 +59,12 @@ def get_engine(url: str | None = None) -> Engine:
 
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        folder = Path(url.removeprefix("sqlite:///")).parent
+        path = Path(url.removeprefix("sqlite:///"))
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            _private(path)
         except OSError as exc:
             raise ConfigError(
-                f"cannot create the database folder {folder}: {exc.strerror}",
+                f"cannot create the database folder {path.parent}: {exc.strerror}",
                 hint="set DPO_HOME (or DPO_DATABASE_URL) to a writable place",
             ) from None
         busy = get_settings().sqlite_busy_seconds
@@ -72,6 +73,19 @@ def _create_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
+
+
+def _private(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) if missing, whatever the umask:
+    they hold the business's figures and the API tokens' hashes. SQLite gives its -wal and
+    -shm files the database file's mode."""
+    if path.name == ":memory:":
+        return
+    for folder in reversed([path.parent, *path.parent.parents]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def alembic_config(engine: Engine) -> Any:

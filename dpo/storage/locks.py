@@ -113,7 +113,7 @@ def _pg_unlock(conn: Connection, key: int) -> None:
 def _file_lock(path: Path, name: str, *, wait: bool) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock = FileLock(str(path), timeout=-1 if wait else 0)
     try:
         lock.acquire()

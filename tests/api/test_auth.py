@@ -147,6 +147,11 @@ BAD_JWTS: dict[str, Callable[[], str]] = {
     "neither-org-nor-admin": lambda: signed({"sub": "nobody"}),
     "org-not-a-string": lambda: signed({"org": ["acme"]}),
     "not-a-jwt": lambda: "Bearer a.b.c",
+    "exp-as-text": lambda: (
+        "Bearer "
+        + jwt.encode({"org": "acme", "exp": str(int(time.time()) + 300)}, JWT_KEY, "HS256")
+    ),
+    "nbf-as-text": lambda: signed({"org": "acme", "nbf": "0"}),
 }
 
 

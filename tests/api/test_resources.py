@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -189,3 +190,17 @@ def test_goal_progress_is_what_the_cli_shows(api: Api) -> None:
     for key in ("goal_id", "target", "actual", "expected_by_now", "days_total", "status"):
         assert got[0][key] == shown[0][key], key
     assert api.get("/api/goals/beta/progress").status_code == 404
+
+
+def test_oversized_bodies_without_a_length_are_413_too(api: Api) -> None:
+    def chunks() -> Iterator[bytes]:  # sent chunked: no Content-Length to refuse up front
+        yield b'{"org": "acme", "kpi": "spend", "target": 1, "name": "'
+        for _ in range(20):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = api.post(
+        "/api/goals", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert response.json() == {"detail": "request body larger than 1000000 bytes"}
