@@ -97,3 +97,19 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(cli: CliInvoker, database: D
     assert (
         result.stderr.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_an_organization_holds_at_most_100_goals(cli: CliInvoker, database: Database) -> None:
+    from dpo.resources import goals
+    from dpo.storage.db import session_scope
+
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    with session_scope() as session:
+        for n in range(goals.MAX_GOALS):
+            goals.add_goal(session, "acme", {"kpi": "revenue", "target": str(n + 1)})
+    result = cli("goals", "add", "acme", "--kpi", "revenue", "--target", "5")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: acme has 100 goals, the most an organization may have")
+    assert database.scalar("SELECT count(*) FROM goal") == 100
+    cli.ok("goals", "remove", "1")
+    cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", "5")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +37,9 @@ from dpo.storage.models import Goal, Organization
 from dpo.storage.tables import TOTAL
 from dpo.storage.tables import agg_daily as DAILY
 from dpo.vocab import Comparison, Period
+
+if TYPE_CHECKING:
+    from dpo.insights.forecast import Forecast
 
 Floats = npt.NDArray[np.float64]
 HISTORY_DAYS = 182
@@ -78,7 +81,27 @@ def progress(session: Session, *, org_slug: str | None = None, now: datetime) ->
     if org_slug is not None:
         query = query.where(Goal.org_id == get_org(session, org_slug).id)
     conn = session.connection()
-    return [goal_progress(conn, goal, org, now=now) for goal, org in session.exec(query)]
+    forecasts = Forecasts()  # goals of one KPI and period share their series: fit each once
+    return [
+        goal_progress(conn, goal, org, now=now, forecasts=forecasts)
+        for goal, org in session.exec(query)
+    ]
+
+
+class Forecasts:
+    """`forecast_daily`, once per distinct series, horizon and seed (it is deterministic): the
+    model fit is nearly all of a goal's cost, and goals often share their series."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[bytes, int, int], Forecast] = {}
+
+    def daily(self, history: Floats, horizon: int, *, seed: int = 0) -> Forecast:
+        from dpo.insights.forecast import forecast_daily
+
+        key = (np.ascontiguousarray(history, dtype=float).tobytes(), horizon, seed)
+        if key not in self._done:
+            self._done[key] = forecast_daily(history, horizon, seed=seed)
+        return self._done[key]
 
 
 # --- one goal --------------------------------------------------------------------------------
@@ -104,9 +127,15 @@ class _Span:
 
 
 def goal_progress(
-    conn: Connection, goal: Goal, org: Organization, *, now: datetime
+    conn: Connection,
+    goal: Goal,
+    org: Organization,
+    *,
+    now: datetime,
+    forecasts: Forecasts | None = None,
 ) -> GoalProgress:
     """Where one goal stands at `now` (see the module docstring)."""
+    forecasts = forecasts or Forecasts()
     assert goal.id is not None and org.id is not None
     today = now.astimezone(ZoneInfo(org.timezone)).date()
     span = _span(goal, today)
@@ -116,9 +145,9 @@ def goal_progress(
     level = "segment" if goal.channel or goal.campaign else "org"
     in_period = max(0, (span.start - first).days)
     result = (
-        _additive(parts, kpi, goal, span, in_period)
+        _additive(parts, kpi, goal, span, in_period, forecasts=forecasts)
         if kpi.is_additive
-        else _ratio(parts, kpi, goal, span, in_period, level=level)
+        else _ratio(parts, kpi, goal, span, in_period, forecasts=forecasts, level=level)
     )
     return GoalProgress(
         goal_id=goal.id,
@@ -161,10 +190,14 @@ def _span(goal: Goal, today: date) -> _Span:
 
 
 def _additive(
-    parts: dict[str, Floats], kpi: Kpi, goal: Goal, span: _Span, in_period: int
+    parts: dict[str, Floats],
+    kpi: Kpi,
+    goal: Goal,
+    span: _Span,
+    in_period: int,
+    *,
+    forecasts: Forecasts,
 ) -> dict[str, Any]:
-    from dpo.insights.forecast import forecast_daily
-
     assert kpi.part is not None
     values = parts[kpi.part]
     target = float(goal.target)
@@ -175,7 +208,7 @@ def _additive(
     share = sum(weights[d.weekday()] for d in days[: span.elapsed]) / sum(
         weights[d.weekday()] for d in days
     )
-    fc = forecast_daily(history, span.remaining)
+    fc = forecasts.daily(history, span.remaining)
     ends = actual + fc.totals() if span.remaining else np.array([actual])
     state = _outlook(ends, goal, span, method=fc.method if span.remaining else "final")
     recent = history[-7:]
@@ -190,10 +223,15 @@ def _additive(
 
 
 def _ratio(
-    parts: dict[str, Floats], kpi: Kpi, goal: Goal, span: _Span, in_period: int, *, level: str
+    parts: dict[str, Floats],
+    kpi: Kpi,
+    goal: Goal,
+    span: _Span,
+    in_period: int,
+    *,
+    forecasts: Forecasts,
+    level: str,
 ) -> dict[str, Any]:
-    from dpo.insights.forecast import forecast_daily
-
     ratio = kpi.segment_ratio if level == "segment" and kpi.segment_ratio else kpi.ratio
     assert ratio is not None
     num, den = _reported(parts, ratio.numerators), _reported(parts, ratio.denominators)
@@ -201,8 +239,8 @@ def _ratio(
     num_done, den_done = float(np.nansum(num[window])), float(np.nansum(den[window]))
     actual = num_done * ratio.scale / den_done if den_done else None
     history = slice(0, in_period + span.elapsed)
-    fc_num = forecast_daily(num[history], span.remaining, seed=1)
-    fc_den = forecast_daily(den[history], span.remaining, seed=2)
+    fc_num = forecasts.daily(num[history], span.remaining, seed=1)
+    fc_den = forecasts.daily(den[history], span.remaining, seed=2)
     if span.remaining and fc_num.method != "none" and fc_den.method != "none":
         n_paths = min(len(fc_num.paths), len(fc_den.paths))
         total_num = num_done + fc_num.totals()[:n_paths]

@@ -8,9 +8,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, func, select
 
-from dpo.errors import InvalidInputError, NotFoundError
+from dpo.errors import ConflictError, InvalidInputError, NotFoundError
 from dpo.kpis import get_kpi
 from dpo.resources.orgs import get_org
 from dpo.storage.models import Goal, Organization, utcnow
@@ -18,6 +18,7 @@ from dpo.validation import check_text, day_problem, is_id, parse
 from dpo.vocab import Comparison, Period
 
 MAX_TARGET = Decimal(10) ** 14  # the goal.target column holds NUMERIC(20, 6)
+MAX_GOALS = 100  # per organization: each is forecast on every progress request
 TARGET_PLACES = Decimal("0.000001")
 
 
@@ -166,6 +167,12 @@ def add_goal(session: Session, org_slug: str, data: Mapping[str, Any]) -> GoalPu
     org = get_org(session, org_slug)
     create = parse(GoalCreate, data)
     assert org.id is not None and create.comparison and create.period
+    held = session.exec(select(func.count()).where(Goal.org_id == org.id)).one()
+    if held >= MAX_GOALS:
+        raise ConflictError(
+            f"{org.slug} has {held} goals, the most an organization may have",
+            hint="remove one first (`dpo goals remove ID`)",
+        )
     goal = Goal(
         org_id=org.id,
         name=create.name or _default_name(create),
