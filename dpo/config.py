@@ -72,6 +72,9 @@ def read_toml(located: tuple[Path, bool]) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
 
 
+_SCHEMES = ("sqlite", "postgresql+psycopg2")  # with postgres:// and postgresql:// above
+
+
 def database_url(database_url: str | None, home: Path) -> str:
     """The SQLAlchemy URL of the database: `database_url` if set, else SQLite under `home`."""
     if database_url:
@@ -79,6 +82,14 @@ def database_url(database_url: str | None, home: Path) -> str:
         if scheme in ("postgres", "postgresql"):
             # SQLAlchemy 2.1 defaults to psycopg 3; dpo ships psycopg2-binary.
             return f"postgresql+psycopg2{sep}{rest}"
+        if not sep or scheme not in _SCHEMES:
+            raise ConfigError(
+                f"unsupported database URL scheme {scheme if sep else database_url!r}: dpo "
+                "stores its data in PostgreSQL (postgresql://user@host:5432/db) or SQLite "
+                "(sqlite:////path/to/dpo.db)",
+                hint="set DPO_DATABASE_URL (or database_url) to one of those, or unset it for "
+                "the SQLite default",
+            )
         return database_url
     return f"sqlite:///{home / 'dpo.db'}"
 

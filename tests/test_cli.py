@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliInvoker, Database
+from tests.conftest import CliInvoker, Database, subprocess_env
 
 COMMANDS = (
     "init", "demo", "sync", "aggregate", "report", "orgs", "sources", "goals", "jobs", "serve",
@@ -154,3 +154,24 @@ def test_config_example_is_a_valid_configuration(cli: CliInvoker) -> None:
 
     example = Path(__file__).parent.parent / "config.example.toml"
     cli.ok("--config", str(example), "orgs", "list")
+
+
+@pytest.mark.parametrize(
+    "args", [("goals", "list"), ("goals", "list", "--json"), ("orgs", "list"), ("--help",)]
+)
+def test_a_reader_that_goes_away_is_no_error(
+    cli: CliInvoker, database: Database, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """`dpo … | head -1`: the reader closes the pipe; dpo stops quietly with exit 0."""
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", "100")
+    dpo = Path(sys.executable).parent / "dpo"
+    env = subprocess_env(database, tmp_path / "home")
+    process = subprocess.Popen(
+        [str(dpo), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # gone before dpo writes a line
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert stderr == b""

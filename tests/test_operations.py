@@ -262,3 +262,16 @@ def test_doctor_checks_each_sources_credentials(
     monkeypatch.setenv("NOT_SET_TOKEN", "now-set")
     cli.ok("doctor")
     assert "ok   source" not in cli.ok("doctor", "--no-sources").stdout
+
+
+def test_status_with_nothing_to_watch_is_not_green(cli: CliInvoker, database: Database) -> None:
+    """A monitor pointed at an empty database (a cron line that missed DPO_DATABASE_URL) must
+    not report all is well."""
+    empty = cli("status")
+    assert empty.exit_code == 1
+    assert "Error: this database has no enabled source to watch" in empty.stderr
+    assert cli("status", "--allow-empty").exit_code == 0
+    setup_org(cli, "woo")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    assert cli("status").exit_code == 0
+    assert cli("status", "--org", "acme").exit_code == 0

@@ -113,3 +113,42 @@ def test_an_organization_holds_at_most_100_goals(cli: CliInvoker, database: Data
     assert database.scalar("SELECT count(*) FROM goal") == 100
     cli.ok("goals", "remove", "1")
     cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", "5")
+
+
+def test_a_generated_goal_name_follows_its_target_a_given_one_stays(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", "3", "--period", "week")
+    cli.ok("goals", "add", "acme", "--kpi", "spend", "--target", "10", "--name", "Mine")
+    assert (
+        "revenue at-least 3.5 per week" in cli.ok("goals", "update", "1", "--target", "3.5").stdout
+    )
+    cli.ok("goals", "update", "2", "--target", "12")
+    names = [n for (n,) in database.rows("SELECT name FROM goal ORDER BY id")]
+    assert names == ["revenue at-least 3.5 per week", "Mine"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "first", "second", "stored"),
+    [
+        ("meta", "999", "act_999", "act_999"),
+        ("ga", "properties/123", "123", "123"),
+        (
+            "woo",
+            "HTTPS://Shop.Example.com/",
+            "https://shop.example.com",
+            "https://shop.example.com",
+        ),
+    ],
+)
+def test_one_account_cannot_be_added_twice_under_two_spellings(
+    cli: CliInvoker, database: Database, kind: str, first: str, second: str, stored: str
+) -> None:
+    """Two spellings of one ad account would count its spend twice."""
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("sources", "add", "acme", kind, "--account", first, "--secret-env", "KEY")
+    again = cli("sources", "add", "acme", kind, "--account", second, "--secret-env", "KEY")
+    assert again.exit_code == 2
+    assert f"acme already has a {kind} source for {stored!r}" in again.stderr
+    assert database.rows("SELECT account, name FROM source") == [(stored, f"{kind}:{stored}")]

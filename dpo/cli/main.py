@@ -6,6 +6,7 @@ typer and dpo's light modules at import time; the library (SQLAlchemy, connector
 imported inside the commands. So `dpo --help` and light commands start fast.
 """
 
+import contextlib
 import importlib
 import os
 import sys
@@ -133,6 +134,13 @@ class DpoGroup(TyperGroup):
         except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(EXIT_UNEXPECTED)
+        except SystemExit as exc:
+            # Click meets a closed stdout outside a command (`dpo --help | head -1`) by wrapping
+            # sys.stdout in its PacifyFlushWrapper and exiting 1: a reader that went away.
+            if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                _reader_gone()
+                sys.exit(0)
+            raise
         sys.exit(outcome if isinstance(outcome, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
@@ -141,6 +149,9 @@ class DpoGroup(TyperGroup):
             return super().invoke(ctx)
         except DpoError as exc:
             _fail(ctx, f"Error: {_with_hint(exc)}", exc.exit_code)
+        except BrokenPipeError:  # click would exit 1: a reader that went away is no error
+            _reader_gone()
+            ctx.exit(0)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -222,4 +233,15 @@ def root(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except BrokenPipeError:
+        _reader_gone()
+        sys.exit(0)
+
+
+def _reader_gone() -> None:
+    """The reader of stdout went away (`dpo report | head -2`): point stdout at /dev/null, so
+    that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):  # no real descriptor: captured output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +29,16 @@ def console() -> Console:
     """Rich output on stdout (rich is imported on first use: it is slow to import)."""
     from rich.console import Console
 
-    return Console()
+    class _Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader went away (`dpo report | head -2`): stop quietly, exit 0 (rich's
+            default exits 1, which cron and `set -o pipefail` would report)."""
+            self.quiet = True
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0)
+
+    return _Stdout()
 
 
 @cache

@@ -17,10 +17,18 @@ def status(
             "stale (default: status.stale_after_minutes, 120).",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty", help="Exit 0 when there is no enabled source to watch (default 1)."
+        ),
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Show per source the last successful sync, data freshness and failures, and the latest
-    run of every job; exit 1 when an enabled source is stale or has never synced."""
+    run of every job; exit 1 when an enabled source is stale or has never synced, or when there
+    is no enabled source at all (a monitor pointed at the wrong database stays green
+    otherwise)."""
     from datetime import timedelta
 
     from dpo.ops.status import get_status
@@ -73,4 +81,12 @@ def status(
             [(j.job, j.org, j.source, j.status, j.started_at, j.error) for j in report.jobs],
             empty="No jobs have run yet.",
         )
-    raise typer.Exit(1 if report.has_problems else 0)
+    watched = any(x.enabled for x in report.sources)
+    if not watched and not allow_empty:
+        scope = f"{org} has" if org else "this database has"
+        typer.echo(
+            f"Error: {scope} no enabled source to watch — add one with `dpo sources add`, check "
+            "DPO_DATABASE_URL / DPO_HOME, or pass --allow-empty",
+            err=True,
+        )
+    raise typer.Exit(1 if report.has_problems or not (watched or allow_empty) else 0)

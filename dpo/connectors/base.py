@@ -225,6 +225,12 @@ class Connector(ABC):
         return cls.role
 
     @classmethod
+    def canonical_account(cls, account: str) -> str:
+        """The one spelling of an upstream account id, so that one account cannot be added
+        twice (and counted twice) under two spellings."""
+        return account.strip()
+
+    @classmethod
     def normalize_settings(
         cls, account: str, settings: Mapping[str, Any], *, today: date
     ) -> dict[str, Any]:

@@ -106,6 +106,11 @@ class GaConnector(Connector):
         self._quality: dict[date, frozenset[DataQuality]] = {}
 
     @classmethod
+    def canonical_account(cls, account: str) -> str:
+        """The property number: `properties/123` and `123` are one property."""
+        return account.strip().removeprefix("properties/")
+
+    @classmethod
     def normalize_settings(
         cls, account: str, settings: Mapping[str, Any], *, today: date
     ) -> dict[str, Any]:

@@ -110,6 +110,12 @@ class MetaConnector(Connector):
         self._currency: str | None = None
 
     @classmethod
+    def canonical_account(cls, account: str) -> str:
+        """`act_` and the digits: `999` and `act_999` are one ad account."""
+        digits = account.strip().removeprefix("act_")
+        return f"act_{digits}" if digits.isdigit() else account.strip()
+
+    @classmethod
     def normalize_settings(
         cls, account: str, settings: Mapping[str, Any], *, today: date
     ) -> dict[str, Any]:

@@ -163,6 +163,15 @@ class WooConnector(Connector):
         self._moved_to: str | None = None  # the https:// URL an http:// store redirects to
 
     @classmethod
+    def canonical_account(cls, account: str) -> str:
+        """The store URL with its scheme and host in lower case and no trailing slash:
+        `HTTPS://Shop.example.com/` and `https://shop.example.com` are one store."""
+        parts = urlsplit(account.strip())
+        return urlunsplit(
+            (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
+        )
+
+    @classmethod
     def normalize_settings(
         cls, account: str, settings: Mapping[str, Any], *, today: date
     ) -> dict[str, Any]:

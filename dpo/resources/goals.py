@@ -190,10 +190,13 @@ def add_goal(session: Session, org_slug: str, data: Mapping[str, Any]) -> GoalPu
     return public(goal, org)
 
 
-def _default_name(goal: GoalCreate) -> str:
+def _default_name(goal: GoalCreate | Goal) -> str:
+    """`revenue at-least 50000 per month`: the name of a goal not given one."""
     assert goal.comparison and goal.period
-    per = "" if goal.period is Period.custom else f" per {goal.period.value}"
-    return f"{goal.kpi} {goal.comparison.value} {goal.target:f}{per}"
+    period = Period(goal.period)
+    per = "" if period is Period.custom else f" per {period.value}"
+    target = Decimal(goal.target).normalize()
+    return f"{goal.kpi} {Comparison(goal.comparison).value} {target:f}{per}"
 
 
 def get_goal(session: Session, goal_id: int) -> Goal:
@@ -222,7 +225,10 @@ def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> Goal
         check_unit(merged["kpi"], merged["target"])
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
+    generated = goal.name == _default_name(goal)
     goal.sqlmodel_update({k: getattr(v, "value", v) for k, v in changes.items()})
+    if generated and "name" not in changes:  # a generated name follows what it describes
+        goal.name = _default_name(goal)
     goal.updated_at = utcnow()
     session.add(goal)
     session.flush()

@@ -105,6 +105,9 @@ def add_source(
     """Connect an organization to an upstream account."""
     org = get_org(session, org_slug)
     create = parse(SourceCreate, data)
+    if connectors.is_available(create.kind):
+        canonical = connectors.connector_class(create.kind).canonical_account(create.account)
+        create = create.model_copy(update={"account": canonical})
     settings = _normalized_settings(create, today=today)
     name = create.name or f"{create.kind}:{create.account}"
     clash = select(Source).where(
