@@ -141,12 +141,45 @@ def test_crontab_example_invokes_real_commands(cli: CliInvoker) -> None:
     ]
     assert lines
     for line in lines:
-        words = shlex.split(line.split(";", 1)[1])
+        words = shlex.split(line.rsplit(";", 1)[1])
         assert words[0].endswith("/dpo")
         args = words[1:]
         assert "--quiet" in args
         result = cli(*args, "--help")
         assert result.exit_code == 0, (line, result.output)
+
+
+def test_every_crontab_line_reaches_the_configured_database_as_cron_runs_it(
+    cli: CliInvoker, database: Database, tmp_path: Path
+) -> None:
+    """Each line of crontab.example, run as cron runs it (`sh -c` with an empty environment
+    but HOME and PATH), with the environment file its header documents: dpo uses the database
+    the file names, never a SQLite file of its own in the cron user's home."""
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    env_file = tmp_path / "env"
+    env_file.write_text(f"DPO_DATABASE_URL={database.url}\nMETA_TOKEN_ACME=secret\n")
+    home = tmp_path / "cron-home"
+    home.mkdir()
+    dpo = str(Path(sys.executable).parent / "dpo")
+    lines = [
+        line.split(maxsplit=5)[5]
+        for line in (Path(__file__).parent.parent / "crontab.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert len(lines) >= 6
+    for line in lines:
+        command = line.replace("/etc/dpo/env", str(env_file)).replace("/opt/dpo/.venv/bin/dpo", dpo)
+        done = subprocess.run(
+            ["env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin", "sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode in (0, 3), (line, done.stderr)
+    assert not list(home.rglob("*.db")), "a line used a database of its own"
+    jobs = {j for (j,) in database.rows("SELECT DISTINCT job FROM job_run")}
+    assert {"aggregate hourly", "aggregate daily", "insights generate"} <= jobs
 
 
 def test_config_example_is_a_valid_configuration(cli: CliInvoker) -> None:

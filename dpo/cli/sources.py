@@ -1,5 +1,6 @@
 """`dpo sources`: connect organizations to GA4, Meta Ads, WooCommerce or the demo source."""
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -82,6 +83,116 @@ def add(
         render.print_json(added)
     else:
         typer.echo(f"Added source #{added.id} {added.name} to {org}.")
+
+
+@app.command("update")
+def update(
+    source_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The source's id (`sources list`).")
+    ],
+    account: Annotated[str | None, typer.Option(help="The upstream account.")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="API base URL override.")] = None,
+    secret_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the credential.")
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="File holding the credential.", dir_okay=False)
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    lookback_days: Annotated[
+        int | None, typer.Option(help="Days re-fetched on every run (upstream restatement).")
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(help="Connector setting KEY=VALUE (repeatable; KEY= for the default)."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change a source: fix its account or secret, its settings, its lookback."""
+    from dpo.resources import sources
+    from dpo.storage.db import session_scope
+    from dpo.storage.models import utcnow
+
+    data = {
+        "account": account,
+        "endpoint": endpoint,
+        "secret_env": secret_env,
+        "secret_file": str(secret_file) if secret_file else None,
+        "name": name,
+        "lookback_days": lookback_days,
+        "settings": _settings(setting or []),
+    }
+    with session_scope() as s:
+        changed = sources.update_source(
+            s, source_id, {k: v for k, v in data.items() if v is not None}, today=utcnow().date()
+        )
+    if json_:
+        render.print_json(changed)
+    else:
+        typer.echo(f"Updated source #{changed.id} {changed.name} of {changed.org}.")
+
+
+@app.command("disable")
+def disable(
+    source_id: Annotated[int, typer.Argument(metavar="ID", help="The source's id.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Stop syncing and watching a source; its data stays in every report."""
+    _set_enabled(source_id, enabled=False, json_=json_)
+
+
+@app.command("enable")
+def enable(
+    source_id: Annotated[int, typer.Argument(metavar="ID", help="The source's id.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Sync and watch a disabled source again."""
+    _set_enabled(source_id, enabled=True, json_=json_)
+
+
+def _set_enabled(source_id: int, *, enabled: bool, json_: bool) -> None:
+    from dpo.resources import sources
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        changed = sources.set_enabled(s, source_id, enabled=enabled)
+    if json_:
+        render.print_json(changed)
+    else:
+        state = "enabled" if enabled else "disabled: no longer synced or watched, its data kept"
+        typer.echo(f"Source #{changed.id} {changed.name} of {changed.org} {state}.")
+
+
+@app.command("remove")
+def remove(
+    source_id: Annotated[int, typer.Argument(metavar="ID", help="The source's id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove a source and its data (`disable` keeps the data); asks first unless --yes."""
+    from dpo.errors import InvalidInputError
+    from dpo.resources import sources
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        source = sources.get_source(s, source_id)
+        facts = sources.facts_of(s, source_id)
+        what = f"source #{source_id} {source.name} and its {facts} fact" + (
+            "" if facts == 1 else "s"
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InvalidInputError(f"removing {what} needs --yes (no terminal to ask on)")
+            if not typer.confirm(f"Remove {what}?", default=False):
+                raise typer.Exit(1)
+        removed = sources.remove_source(s, source_id)
+    if json_:
+        render.print_json({"source": removed.source, "facts_removed": removed.facts})
+    else:
+        typer.echo(
+            f"Removed {what}; the rollups of {removed.source.org} are rebuilt by the next "
+            "`dpo aggregate`."
+        )
 
 
 @app.command("list")

@@ -26,9 +26,10 @@ def status(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Show per source the last successful sync, data freshness and failures, and the latest
-    run of every job; exit 1 when an enabled source is stale or has never synced, or when there
-    is no enabled source at all (a monitor pointed at the wrong database stays green
-    otherwise)."""
+    run of every job; exit 1 when an enabled source is stale or has never synced.
+
+    Exit 1 too when there is no enabled source at all (a monitor pointed at the wrong database
+    would stay green); --allow-empty for a fresh install."""
     from datetime import timedelta
 
     from dpo.ops.status import get_status

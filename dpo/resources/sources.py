@@ -38,6 +38,18 @@ log = logging.getLogger(__name__)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _check_endpoint(v: str | None) -> str | None:
+    if v is not None and not re.match(r"^https?://[^\s/?#]+", v):
+        raise ValueError(f"invalid endpoint {v!r}: use an http:// or https:// URL")
+    return v.rstrip("/") if v else v
+
+
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.match(v):
+        raise ValueError(f"invalid environment variable name {v!r}")
+    return v
+
+
 class SourceCreate(SQLModel):
     kind: SourceKind
     account: str = Field(min_length=1, max_length=500)
@@ -58,16 +70,12 @@ class SourceCreate(SQLModel):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://[^\s/?#]+", v):
-            raise ValueError(f"invalid endpoint {v!r}: use an http:// or https:// URL")
-        return v.rstrip("/") if v else v
+        return _check_endpoint(v)
 
     @field_validator("secret_env")
     @classmethod
     def _secret_env(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
-            raise ValueError(f"invalid environment variable name {v!r}")
-        return v
+        return _check_env_name(v)
 
     @model_validator(mode="after")
     def _one_secret(self) -> SourceCreate:
@@ -139,6 +147,138 @@ def _normalized_settings(create: SourceCreate, *, today: date) -> dict[str, Any]
         return cls.normalize_settings(create.account, create.settings, today=today)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
+
+
+class SourceUpdate(SQLModel):
+    """What `dpo sources update` may change; unset fields stay. A setting given an empty value
+    goes back to its default."""
+
+    account: str | None = Field(default=None, min_length=1, max_length=500)
+    name: str | None = Field(default=None, max_length=200)
+    endpoint: str | None = Field(default=None, max_length=500)
+    secret_env: str | None = None
+    secret_file: str | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+    lookback_days: int | None = Field(default=None, ge=0, le=400)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        return _check_endpoint(v)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> SourceUpdate:
+        if self.secret_env and self.secret_file:
+            raise ValueError("give --secret-env or --secret-file, not both")
+        return self
+
+
+def update_source(
+    session: Session, source_id: int, data: Mapping[str, Any], *, today: date
+) -> SourcePublic:
+    """Change a source: its account, name, endpoint, secret, lookback or settings (merged).
+
+    Its stored facts stay as they are; a changed account's days are fetched anew by the next
+    runs (its lookback), or at once with `dpo sync KIND --since DAY`."""
+    source = get_source(session, source_id)
+    org = session.get(Organization, source.org_id)
+    assert org is not None and source.id is not None
+    update = parse(SourceUpdate, data)
+    cls = connectors.connector_class(source.kind) if connectors.is_available(source.kind) else None
+    account = source.account
+    if update.account is not None:
+        account = cls.canonical_account(update.account) if cls else update.account.strip()
+    settings = {**source.settings, **update.settings}
+    settings = {k: v for k, v in settings.items() if v != ""}
+    if cls is not None:
+        try:
+            settings = cls.normalize_settings(account, settings, today=today)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    if account != source.account:
+        clash = select(Source).where(
+            Source.org_id == org.id,
+            Source.kind == source.kind,
+            Source.account == account,
+            Source.id != source.id,
+        )
+        if session.exec(clash).first():
+            raise ConflictError(f"{org.slug} already has a {source.kind} source for {account!r}")
+        if update.name is None and source.name == f"{source.kind}:{source.account}":
+            source.name = f"{source.kind}:{account}"  # a generated name follows its account
+    source.account = account
+    source.settings = settings
+    if update.name is not None:
+        source.name = update.name
+    if update.endpoint is not None:
+        source.endpoint = update.endpoint
+    if update.secret_env or update.secret_file:
+        probe = SourceCreate(
+            kind=SourceKind(source.kind),
+            account=account,
+            secret_env=update.secret_env,
+            secret_file=update.secret_file,
+        )
+        source.secret_ref = probe.secret_ref
+    if update.lookback_days is not None:
+        source.lookback_days = update.lookback_days
+    session.add(source)
+    session.flush()
+    return public(source, org)
+
+
+def set_enabled(session: Session, source_id: int, *, enabled: bool) -> SourcePublic:
+    """Enable or disable a source: a disabled one is not synced or watched; its facts stay."""
+    source = get_source(session, source_id)
+    org = session.get(Organization, source.org_id)
+    assert org is not None
+    source.enabled = enabled
+    session.add(source)
+    session.flush()
+    return public(source, org)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A removed source, and how many facts went with it."""
+
+    source: SourcePublic
+    facts: int
+
+
+def facts_of(session: Session, source_id: int) -> int:
+    """How many facts a source has stored."""
+    from sqlalchemy import func
+
+    from dpo.storage import tables
+
+    fact = tables.fact
+    query = select(func.count()).select_from(fact).where(fact.c.source_id == source_id)
+    return int(session.exec(query).one())
+
+
+def remove_source(session: Session, source_id: int) -> Removed:
+    """Delete a source with its facts, sync state and history; the organization's rollups are
+    rebuilt whole by the next `dpo aggregate` (their record of what they were built from is
+    cleared), so its figures leave every report."""
+    from sqlalchemy import delete
+
+    from dpo.storage import tables
+
+    source = get_source(session, source_id)
+    org = session.get(Organization, source.org_id)
+    assert org is not None
+    shown, count = public(source, org), facts_of(session, source_id)
+    session.exec(delete(tables.fact).where(tables.fact.c.source_id == source_id))
+    session.exec(delete(tables.agg_state).where(tables.agg_state.c.org_id == org.id))
+    session.delete(source)
+    session.flush()
+    return Removed(shown, count)
 
 
 def list_sources(

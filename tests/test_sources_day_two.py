@@ -1,0 +1,79 @@
+"""Day two: a source added wrong can be fixed, paused and removed, with its data accounted for."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import CliInvoker, Database
+
+SINCE, UNTIL = "2026-01-01", "2026-01-03"
+
+
+def setup(cli: CliInvoker) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("sources", "add", "acme", "meta", "--account", "act_999")  # no secret: added broken
+
+
+def test_a_source_added_broken_is_fixed_in_place(cli: CliInvoker, database: Database) -> None:
+    setup(cli)
+    changed = cli.ok(
+        "sources", "update", "1", "--account", "1234", "--secret-env", "META_TOKEN",
+        "--setting", "restatement_days=7", "--json",
+    )  # fmt: skip
+    shown = json.loads(changed.stdout)
+    assert (shown["account"], shown["name"], shown["secret_ref"]) == (
+        "act_1234",
+        "meta:act_1234",
+        "env:META_TOKEN",
+    )
+    assert shown["settings"]["restatement_days"] == 7
+    back = json.loads(
+        cli.ok("sources", "update", "1", "--setting", "restatement_days=", "--json").stdout
+    )
+    assert "restatement_days" not in back["settings"]
+    bad = cli("sources", "update", "1", "--setting", "restatement_days=-1")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error: ")
+    cli.ok("sources", "add", "acme", "meta", "--account", "act_5")
+    clash = cli("sources", "update", "2", "--account", "1234")
+    assert clash.exit_code == 2
+    assert "acme already has a meta source for 'act_1234'" in clash.stderr
+    assert cli("sources", "update", "9", "--name", "x").exit_code == 2
+
+
+def test_a_disabled_source_is_neither_synced_nor_watched_and_keeps_its_data(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--setting", "anchor=2026-01-20")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    facts = database.scalar("SELECT count(*) FROM fact")
+    cli.ok("sources", "disable", "1")
+    assert cli("sync", "demo").exit_code == 3  # nothing enabled to sync
+    assert cli("status").exit_code == 1  # nothing enabled to watch
+    assert database.scalar("SELECT count(*) FROM fact") == facts
+    cli.ok("sources", "enable", "1")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+
+
+def test_removing_a_source_takes_its_facts_and_rollups_and_asks_first(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--setting", "anchor=2026-01-20")
+    cli.ok("sources", "add", "acme", "demo", "--account", "woo", "--setting", "anchor=2026-01-20")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    cli.ok("aggregate", "daily")
+    assert database.scalar("SELECT count(*) FROM agg_daily WHERE source_id = 1") > 0
+    assert database.scalar("SELECT sum(sessions) FROM agg_daily") > 0
+    ga_facts = database.scalar("SELECT count(*) FROM fact WHERE source_id = 1")
+    asked = cli("sources", "remove", "1")  # no terminal to ask on
+    assert asked.exit_code == 2
+    assert f"removing source #1 demo:ga and its {ga_facts:,} facts needs --yes" in asked.stderr
+    removed = cli.ok("sources", "remove", "1", "--yes")
+    assert f"Removed source #1 demo:ga and its {ga_facts:,} facts" in removed.stdout
+    assert database.scalar("SELECT count(*) FROM fact WHERE source_id = 1") == 0
+    assert database.scalar("SELECT count(*) FROM fact WHERE source_id = 2") > 0
+    cli.ok("aggregate", "daily")
+    assert database.scalar("SELECT count(*) FROM agg_daily WHERE source_id = 1") == 0
+    assert database.scalar("SELECT sum(sessions) FROM agg_daily") is None  # GA's sessions gone
+    assert database.scalar("SELECT count(*) FROM agg_daily WHERE source_id = 2") > 0
