@@ -165,7 +165,17 @@ def test_a_failed_run_pings_fail(
     url, hits = ping_server
     config = write_config(tmp_path, f'[monitoring.ping]\n"sync demo" = "{url}"\n')
     setup_org(cli)
-    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--secret-env", "UNSET_TOKEN")
+    cli.ok(
+        "sources",
+        "add",
+        "acme",
+        "demo",
+        "--account",
+        "ga",
+        "--secret-env",
+        "UNSET_TOKEN",
+        "--no-check",
+    )
     assert cli("--config", config, "sync", "demo").exit_code == 3
     assert hits == ["/ping/abc/start", "/ping/abc/fail"]
 
@@ -252,7 +262,17 @@ def test_doctor_checks_each_sources_credentials(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup_org(cli, "woo")
-    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--secret-env", "NOT_SET_TOKEN")
+    cli.ok(
+        "sources",
+        "add",
+        "acme",
+        "demo",
+        "--account",
+        "ga",
+        "--secret-env",
+        "NOT_SET_TOKEN",
+        "--no-check",
+    )
     result = cli("doctor")
     assert result.exit_code == 3
     assert "ok   source acme/demo:woo: demo woo data" in result.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import CliInvoker, Database
 
 SINCE, UNTIL = "2026-01-01", "2026-01-03"
@@ -11,14 +13,42 @@ SINCE, UNTIL = "2026-01-01", "2026-01-03"
 
 def setup(cli: CliInvoker) -> None:
     cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
-    cli.ok("sources", "add", "acme", "meta", "--account", "act_999")  # no secret: added broken
+    cli.ok("sources", "add", "acme", "meta", "--account", "act_999", "--no-check")  # no secret
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            (),
+            "Error: a meta source needs a credential: give --secret-env VAR or --secret-file PATH",
+        ),
+        (
+            ("--secret-env", "NOT_SET_HERE"),
+            "Error: the environment variable NOT_SET_HERE is not set here",
+        ),
+        (
+            ("--secret-file", "/nonexistent.json"),
+            "Error: cannot read the secret file /nonexistent.json",
+        ),
+    ],
+)
+def test_a_source_whose_secret_cannot_be_read_is_not_added_unchecked(
+    cli: CliInvoker, database: Database, args: tuple[str, ...], said: str
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    refused = cli("sources", "add", "acme", "meta", "--account", "act_999", *args)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(said) and "--no-check" in refused.stderr
+    assert database.scalar("SELECT count(*) FROM source") == 0
+    cli.ok("sources", "add", "acme", "meta", "--account", "act_999", *args, "--no-check")
 
 
 def test_a_source_added_broken_is_fixed_in_place(cli: CliInvoker, database: Database) -> None:
     setup(cli)
     changed = cli.ok(
         "sources", "update", "1", "--account", "1234", "--secret-env", "META_TOKEN",
-        "--setting", "restatement_days=7", "--json",
+        "--setting", "restatement_days=7", "--json", "--no-check",
     )  # fmt: skip
     shown = json.loads(changed.stdout)
     assert (shown["account"], shown["name"], shown["secret_ref"]) == (
@@ -33,7 +63,7 @@ def test_a_source_added_broken_is_fixed_in_place(cli: CliInvoker, database: Data
     assert "restatement_days" not in back["settings"]
     bad = cli("sources", "update", "1", "--setting", "restatement_days=-1")
     assert bad.exit_code == 2 and bad.stderr.startswith("Error: ")
-    cli.ok("sources", "add", "acme", "meta", "--account", "act_5")
+    cli.ok("sources", "add", "acme", "meta", "--account", "act_5", "--no-check")
     clash = cli("sources", "update", "2", "--account", "1234")
     assert clash.exit_code == 2
     assert "acme already has a meta source for 'act_1234'" in clash.stderr

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from dpo import connectors
 from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
-from dpo.storage.locks import hold_lock
+from dpo.storage.locks import advisory_key, hold_lock
 from tests.conftest import CliInvoker, Clock, Database
 
 FACT_COLUMNS = (
@@ -175,7 +175,17 @@ def test_secrets_and_query_strings_never_reach_errors_or_job_rows(
 
 def test_missing_secret_is_a_configuration_error(cli: CliInvoker, database: Database) -> None:
     setup_org(cli)
-    cli.ok("sources", "add", "acme", "demo", "--account", "ga", "--secret-env", "NOT_SET_HERE")
+    cli.ok(
+        "sources",
+        "add",
+        "acme",
+        "demo",
+        "--account",
+        "ga",
+        "--secret-env",
+        "NOT_SET_HERE",
+        "--no-check",
+    )
     result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
     assert result.exit_code == 3
     assert "NOT_SET_HERE is not set" in result.stderr
@@ -329,11 +339,15 @@ def test_a_run_whose_lock_dies_with_its_connection_stops_before_writing_again(
         windows.append(window.day)
         if len(windows) == 1:  # as a failover or an administrator would, between two windows
             with database.engine.connect() as conn:
+                schema = conn.scalar(sa.text("SELECT current_schema()"))
+                key = advisory_key(f"{schema}:sync:source:1")  # this test's lock, no other
                 conn.execute(
                     sa.text(
                         "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
-                    )
+                        "WHERE locktype = 'advisory' AND classid::bigint = :high "
+                        "AND objid::bigint = :low AND objsubid = 1"
+                    ),
+                    {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
                 )
         return written
 

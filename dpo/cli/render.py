@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -110,7 +111,56 @@ def print_table(
         table.add_column(column)
     for row in rows:
         table.add_row(*(Text(cell(v)) for v in row))  # Text: names are not markup
-    console().print(table)
+    show(table)
+
+
+_FIGURE = re.compile(r"^(—|[-+\u2212]?[\d.,]+\s?%?|\d{4}-\d{2}-\d{2}([ T][\d:.+]+)?)$")
+_TEXT_MIN = 12  # the narrowest a text column is folded to
+_SPARK = set("▁▂▃▄▅▆▇█ …")
+_FRAME = 3  # a column's borders and padding
+
+
+def show(table: Any) -> None:
+    """Print a rich table without ever cutting a figure: columns of numbers and dates keep their
+    full width (text columns fold to fit), and a table that cannot fit that way on this
+    terminal (80 columns, a pipe, cron mail) is printed one record per block instead."""
+    columns = list(table.columns)
+    texts = [[_plain(c) for c in column.cells] for column in columns]
+    needed = 1
+    for column, cells in zip(columns, texts, strict=True):
+        widest = max((len(t) for t in cells), default=0)
+        if cells and all(_FIGURE.match(t) for t in cells):
+            column.no_wrap, column.min_width = True, max(widest, 1)
+            needed += widest + _FRAME
+        else:
+            if not all(set(t) <= _SPARK for t in cells):  # a trend line may be cut; words fold
+                column.overflow = "fold"
+            needed += min(widest, _TEXT_MIN) + _FRAME
+    out = console()
+    if needed <= out.width:
+        out.print(table)
+        return
+    _records(table.title, [_plain(c.header) for c in columns], texts)
+
+
+def _records(title: Any, headers: list[str], texts: list[list[str]]) -> None:
+    from rich.text import Text
+
+    out = console()
+    if title:
+        out.print(Text(str(title), style="italic"))
+    for values in zip(*texts, strict=True):
+        out.print(
+            Text(f"{' '.join(headers[0].split())}: {values[0]}", style="bold"), soft_wrap=True
+        )
+        for header, value in zip(headers[1:], values[1:], strict=True):
+            out.print(Text(f"  {' '.join(header.split())}: {value}"), soft_wrap=True)
+
+
+def _plain(renderable: Any) -> str:
+    from rich.text import Text
+
+    return renderable.plain if isinstance(renderable, Text) else str(renderable)
 
 
 def print_record(title: str, fields: Sequence[tuple[str, Any]]) -> None:

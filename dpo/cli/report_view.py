@@ -95,14 +95,14 @@ def show(report: Report) -> None:
     )
     what = "the previous period" if report.compare_mode.value == "previous" else "a year before"
     console.print(f"compared with {before.start} → {before.end} ({what})", highlight=False)
-    console.print(_totals_table(report))
-    console.print(_rows_table(report))
+    render.show(_totals_table(report))
+    render.show(_rows_table(report))
     for title, rows in (
         ("Top campaigns by ROAS", report.top_campaigns),
         ("Bottom campaigns by ROAS", report.bottom_campaigns),
     ):
         if rows:
-            console.print(_campaign_table(title, rows))
+            render.show(_campaign_table(title, rows))
     for warning in report.warnings:
         render.err_console().print(f"[yellow]Warning:[/yellow] {warning}")
 

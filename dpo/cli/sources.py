@@ -22,6 +22,14 @@ def _account_help() -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+NoCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-check",
+        help="Take the secret reference as it is, though it cannot be read here (a variable "
+        "set only in cron's environment file, say).",
+    ),
+]
 
 
 def _settings(pairs: list[str]) -> dict[str, str]:
@@ -60,6 +68,7 @@ def add(
     setting: Annotated[
         list[str] | None, typer.Option(help="Connector setting KEY=VALUE (repeatable).")
     ] = None,
+    no_check: NoCheckOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Connect organization ORG to an upstream account of KIND."""
@@ -78,11 +87,12 @@ def add(
         "settings": _settings(setting or []),
     }
     with session_scope() as s:
-        added = sources.add_source(s, org, data, today=utcnow().date())
+        added = sources.add_source(s, org, data, today=utcnow().date(), check_secret=not no_check)
     if json_:
         render.print_json(added)
     else:
         typer.echo(f"Added source #{added.id} {added.name} to {org}.")
+        typer.echo(f"Check its credentials: dpo sources test {org} {added.kind}")
 
 
 @app.command("update")
@@ -106,6 +116,7 @@ def update(
         list[str] | None,
         typer.Option(help="Connector setting KEY=VALUE (repeatable; KEY= for the default)."),
     ] = None,
+    no_check: NoCheckOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Change a source: fix its account or secret, its settings, its lookback."""
@@ -124,7 +135,11 @@ def update(
     }
     with session_scope() as s:
         changed = sources.update_source(
-            s, source_id, {k: v for k, v in data.items() if v is not None}, today=utcnow().date()
+            s,
+            source_id,
+            {k: v for k, v in data.items() if v is not None},
+            today=utcnow().date(),
+            check_secret=not no_check,
         )
     if json_:
         render.print_json(changed)

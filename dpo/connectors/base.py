@@ -203,6 +203,7 @@ class Connector(ABC):
     settings_model: ClassVar[type[ConnectorSettings]]  # its `[kind]` section and --setting keys
     metrics: ClassVar[frozenset[str]]  # the names in dpo.metrics its rows may report
     default_lookback_days: ClassVar[int] = 3
+    needs_secret: ClassVar[bool] = False  # True: no source of this kind works without one
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -96,6 +96,7 @@ class MetaConnector(Connector):
     summary = "Meta Ads (Marketing API insights): spend, impressions, clicks, attributed purchases"
     account_help = "the ad account id, e.g. act_1234567"
     role = Role.ads
+    needs_secret = True
     settings_model = MetaSettings
     metrics = frozenset(
         {"impressions", "clicks", "spend", "attributed_conversions", "attributed_revenue"}

@@ -148,6 +148,7 @@ class WooConnector(Connector):
     summary = "WooCommerce (REST API v3): orders, revenue and refunds"
     account_help = "the store's URL, e.g. https://shop.example.com"
     role = Role.store
+    needs_secret = True
     settings_model = WooSettings
     metrics = frozenset({"orders", "revenue", "refunds"})
     default_lookback_days = 1

@@ -108,9 +108,15 @@ class SourcePublic(SQLModel):
 
 
 def add_source(
-    session: Session, org_slug: str, data: Mapping[str, Any], *, today: date
+    session: Session,
+    org_slug: str,
+    data: Mapping[str, Any],
+    *,
+    today: date,
+    check_secret: bool = False,
 ) -> SourcePublic:
-    """Connect an organization to an upstream account."""
+    """Connect an organization to an upstream account; with `check_secret`, only when its
+    secret reference can be read from here (`check_secret_reference`)."""
     org = get_org(session, org_slug)
     create = parse(SourceCreate, data)
     if connectors.is_available(create.kind):
@@ -123,6 +129,10 @@ def add_source(
     )
     if session.exec(clash).first():
         raise ConflictError(f"{org_slug} already has a {create.kind} source for {create.account!r}")
+    if check_secret:
+        check_secret_reference(
+            create.kind.value, secret_env=create.secret_env, secret_file=create.secret_file
+        )
     assert org.id is not None
     source = Source(
         org_id=org.id,
@@ -178,8 +188,33 @@ class SourceUpdate(SQLModel):
         return self
 
 
+def check_secret_reference(kind: str, *, secret_env: str | None, secret_file: str | None) -> None:
+    """Refuse (InvalidInputError) a secret reference that cannot be read from here, or no
+    reference for a kind that needs one: a source added that way can only fail."""
+    hint = "or pass --no-check (a variable set only in cron's environment file, say)"
+    if secret_env:
+        if not os.environ.get(secret_env):
+            raise InvalidInputError(
+                f"the environment variable {secret_env} is not set here", hint=hint
+            )
+    elif secret_file:
+        path = Path(secret_file).expanduser()
+        if not os.access(path, os.R_OK) or not path.is_file():
+            raise InvalidInputError(f"cannot read the secret file {path}", hint=hint)
+    elif connectors.is_available(kind) and connectors.connector_class(kind).needs_secret:
+        raise InvalidInputError(
+            f"a {kind} source needs a credential: give --secret-env VAR or --secret-file PATH",
+            hint=hint,
+        )
+
+
 def update_source(
-    session: Session, source_id: int, data: Mapping[str, Any], *, today: date
+    session: Session,
+    source_id: int,
+    data: Mapping[str, Any],
+    *,
+    today: date,
+    check_secret: bool = False,
 ) -> SourcePublic:
     """Change a source: its account, name, endpoint, secret, lookback or settings (merged).
 
@@ -218,6 +253,10 @@ def update_source(
     if update.endpoint is not None:
         source.endpoint = update.endpoint
     if update.secret_env or update.secret_file:
+        if check_secret:
+            check_secret_reference(
+                source.kind, secret_env=update.secret_env, secret_file=update.secret_file
+            )
         probe = SourceCreate(
             kind=SourceKind(source.kind),
             account=account,
