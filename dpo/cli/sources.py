@@ -22,6 +22,19 @@ def _account_help() -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+EndpointOpt = Annotated[
+    str | None, typer.Option(help="API base URL override (proxies, sandboxes, tests).")
+]
+SecretEnvOpt = Annotated[
+    str | None, typer.Option(help="Environment variable holding the credential.")
+]
+SecretFileOpt = Annotated[
+    Path | None, typer.Option(help="File holding the credential.", dir_okay=False)
+]
+NameOpt = Annotated[str | None, typer.Option(help="Display name.")]
+LookbackOpt = Annotated[
+    int | None, typer.Option(help="Days re-fetched on every run (upstream restatement).")
+]
 NoCheckOpt = Annotated[
     bool,
     typer.Option(
@@ -42,6 +55,27 @@ def _settings(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _fields(
+    account: str | None,
+    endpoint: str | None,
+    secret_env: str | None,
+    secret_file: Path | None,
+    name: str | None,
+    lookback_days: int | None,
+    setting: list[str] | None,
+) -> dict[str, object]:
+    """The source fields `sources add` and `sources update` were given."""
+    return {
+        "account": account,
+        "endpoint": endpoint,
+        "secret_env": secret_env,
+        "secret_file": str(secret_file) if secret_file else None,
+        "name": name,
+        "lookback_days": lookback_days,
+        "settings": _settings(setting or []),
+    }
+
+
 @app.command("add")
 def add(
     org: Annotated[str, typer.Argument(help="Organization slug.")],
@@ -52,19 +86,11 @@ def add(
         str,
         typer.Option(help=f"The upstream account: {_account_help()}."),
     ],
-    endpoint: Annotated[
-        str | None, typer.Option(help="API base URL override (proxies, sandboxes, tests).")
-    ] = None,
-    secret_env: Annotated[
-        str | None, typer.Option(help="Environment variable holding the credential.")
-    ] = None,
-    secret_file: Annotated[
-        Path | None, typer.Option(help="File holding the credential.", dir_okay=False)
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
-    lookback_days: Annotated[
-        int | None, typer.Option(help="Days re-fetched on every run (upstream restatement).")
-    ] = None,
+    endpoint: EndpointOpt = None,
+    secret_env: SecretEnvOpt = None,
+    secret_file: SecretFileOpt = None,
+    name: NameOpt = None,
+    lookback_days: LookbackOpt = None,
     setting: Annotated[
         list[str] | None, typer.Option(help="Connector setting KEY=VALUE (repeatable).")
     ] = None,
@@ -78,13 +104,7 @@ def add(
 
     data = {
         "kind": kind,
-        "account": account,
-        "endpoint": endpoint,
-        "secret_env": secret_env,
-        "secret_file": str(secret_file) if secret_file else None,
-        "name": name,
-        "lookback_days": lookback_days,
-        "settings": _settings(setting or []),
+        **_fields(account, endpoint, secret_env, secret_file, name, lookback_days, setting),
     }
     with session_scope() as s:
         added = sources.add_source(s, org, data, today=utcnow().date(), check_secret=not no_check)
@@ -101,17 +121,11 @@ def update(
         int, typer.Argument(metavar="ID", help="The source's id (`sources list`).")
     ],
     account: Annotated[str | None, typer.Option(help="The upstream account.")] = None,
-    endpoint: Annotated[str | None, typer.Option(help="API base URL override.")] = None,
-    secret_env: Annotated[
-        str | None, typer.Option(help="Environment variable holding the credential.")
-    ] = None,
-    secret_file: Annotated[
-        Path | None, typer.Option(help="File holding the credential.", dir_okay=False)
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
-    lookback_days: Annotated[
-        int | None, typer.Option(help="Days re-fetched on every run (upstream restatement).")
-    ] = None,
+    endpoint: EndpointOpt = None,
+    secret_env: SecretEnvOpt = None,
+    secret_file: SecretFileOpt = None,
+    name: NameOpt = None,
+    lookback_days: LookbackOpt = None,
     setting: Annotated[
         list[str] | None,
         typer.Option(help="Connector setting KEY=VALUE (repeatable; KEY= for the default)."),
@@ -124,15 +138,7 @@ def update(
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 
-    data = {
-        "account": account,
-        "endpoint": endpoint,
-        "secret_env": secret_env,
-        "secret_file": str(secret_file) if secret_file else None,
-        "name": name,
-        "lookback_days": lookback_days,
-        "settings": _settings(setting or []),
-    }
+    data = _fields(account, endpoint, secret_env, secret_file, name, lookback_days, setting)
     with session_scope() as s:
         changed = sources.update_source(
             s,

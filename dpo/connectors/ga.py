@@ -237,24 +237,7 @@ class GaConnector(Connector):
             offset=offset,
             return_property_quota=True,
         )
-        self._check_quota()
-        client = self._connect()
-        retrier = Retrier(
-            label=self.spec.label, classify=classify, budget=budget, settings=self.config
-        )
-        response: RunReportResponse = retrier.call(
-            lambda: client.run_report(
-                request=request, timeout=budget.timeout(self.config.timeout_seconds)
-            ),
-            what=f"the daily report of {first}…{last}",
-        )
-        quota = response.property_quota
-        self._quota_left = min(
-            quota.tokens_per_hour.remaining,
-            quota.tokens_per_day.remaining,
-            quota.tokens_per_project_per_hour.remaining,
-        )
-        return response
+        return self._run(request, budget=budget, what=f"the daily report of {first}…{last}")
 
     # --- reports --------------------------------------------------------------------------------
 
@@ -337,6 +320,11 @@ class GaConnector(Connector):
             offset=offset,
             return_property_quota=True,
         )
+        return self._run(request, budget=budget, what=f"the report of {day}")
+
+    def _run(self, request: Any, *, budget: Budget, what: str) -> RunReportResponse:
+        """Run one report request within the property's quota, retried as faults allow; keep
+        the tokens it says are left."""
         self._check_quota()
         client = self._connect()
         retrier = Retrier(
@@ -346,7 +334,7 @@ class GaConnector(Connector):
             lambda: client.run_report(
                 request=request, timeout=budget.timeout(self.config.timeout_seconds)
             ),
-            what=f"the report of {day}",
+            what=what,
         )
         quota = response.property_quota
         self._quota_left = min(

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 from sqlmodel import Session, SQLModel, col, select
@@ -38,21 +38,9 @@ log = logging.getLogger(__name__)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _check_endpoint(v: str | None) -> str | None:
-    if v is not None and not re.match(r"^https?://[^\s/?#]+", v):
-        raise ValueError(f"invalid endpoint {v!r}: use an http:// or https:// URL")
-    return v.rstrip("/") if v else v
+class _SourceFields(SQLModel):
+    """What a source is told, for adding and for changing it; all optional here."""
 
-
-def _check_env_name(v: str | None) -> str | None:
-    if v is not None and not _ENV_NAME.match(v):
-        raise ValueError(f"invalid environment variable name {v!r}")
-    return v
-
-
-class SourceCreate(SQLModel):
-    kind: SourceKind
-    account: str = Field(min_length=1, max_length=500)
     name: str | None = Field(default=None, max_length=200)
     endpoint: str | None = Field(default=None, max_length=500)
     secret_env: str | None = None
@@ -60,25 +48,22 @@ class SourceCreate(SQLModel):
     settings: dict[str, Any] = Field(default_factory=dict)
     lookback_days: int | None = Field(default=None, ge=0, le=400)
 
-    @field_validator("account")
-    @classmethod
-    def _account(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("account must not be empty")
-        return v.strip()
-
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, v: str | None) -> str | None:
-        return _check_endpoint(v)
+        if v is not None and not re.match(r"^https?://[^\s/?#]+", v):
+            raise ValueError(f"invalid endpoint {v!r}: use an http:// or https:// URL")
+        return v.rstrip("/") if v else v
 
     @field_validator("secret_env")
     @classmethod
     def _secret_env(cls, v: str | None) -> str | None:
-        return _check_env_name(v)
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError(f"invalid environment variable name {v!r}")
+        return v
 
     @model_validator(mode="after")
-    def _one_secret(self) -> SourceCreate:
+    def _one_secret(self) -> Self:
         if self.secret_env and self.secret_file:
             raise ValueError("give --secret-env or --secret-file, not both")
         return self
@@ -91,6 +76,25 @@ class SourceCreate(SQLModel):
         if self.secret_file:
             return f"file:{Path(self.secret_file).expanduser().resolve()}"
         return None
+
+
+class SourceCreate(_SourceFields):
+    kind: SourceKind
+    account: str = Field(min_length=1, max_length=500)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("account must not be empty")
+        return v.strip()
+
+
+class SourceUpdate(_SourceFields):
+    """What `dpo sources update` may change; unset fields stay. A setting given an empty value
+    goes back to its default."""
+
+    account: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class SourcePublic(SQLModel):
@@ -159,35 +163,6 @@ def _normalized_settings(create: SourceCreate, *, today: date) -> dict[str, Any]
         raise InvalidInputError(str(exc)) from None
 
 
-class SourceUpdate(SQLModel):
-    """What `dpo sources update` may change; unset fields stay. A setting given an empty value
-    goes back to its default."""
-
-    account: str | None = Field(default=None, min_length=1, max_length=500)
-    name: str | None = Field(default=None, max_length=200)
-    endpoint: str | None = Field(default=None, max_length=500)
-    secret_env: str | None = None
-    secret_file: str | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
-    lookback_days: int | None = Field(default=None, ge=0, le=400)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, v: str | None) -> str | None:
-        return _check_endpoint(v)
-
-    @field_validator("secret_env")
-    @classmethod
-    def _secret_env(cls, v: str | None) -> str | None:
-        return _check_env_name(v)
-
-    @model_validator(mode="after")
-    def _one_secret(self) -> SourceUpdate:
-        if self.secret_env and self.secret_file:
-            raise ValueError("give --secret-env or --secret-file, not both")
-        return self
-
-
 def check_secret_reference(kind: str, *, secret_env: str | None, secret_file: str | None) -> None:
     """Refuse (InvalidInputError) a secret reference that cannot be read from here, or no
     reference for a kind that needs one: a source added that way can only fail."""
@@ -252,18 +227,12 @@ def update_source(
         source.name = update.name
     if update.endpoint is not None:
         source.endpoint = update.endpoint
-    if update.secret_env or update.secret_file:
+    if update.secret_ref is not None:
         if check_secret:
             check_secret_reference(
                 source.kind, secret_env=update.secret_env, secret_file=update.secret_file
             )
-        probe = SourceCreate(
-            kind=SourceKind(source.kind),
-            account=account,
-            secret_env=update.secret_env,
-            secret_file=update.secret_file,
-        )
-        source.secret_ref = probe.secret_ref
+        source.secret_ref = update.secret_ref
     if update.lookback_days is not None:
         source.lookback_days = update.lookback_days
     session.add(source)

@@ -9,7 +9,7 @@ import pytest
 
 from dpo.connectors import upstream
 from tests.conftest import Clock
-from tests.connectors.harness import GaHarness, MetaHarness, WooHarness
+from tests.connectors.harness import HARNESSES, GaHarness, Harness, MetaHarness, WooHarness
 
 
 @pytest.fixture
@@ -44,5 +44,19 @@ def woo(
 ) -> Iterator[WooHarness]:
     harness = WooHarness(tmp_path, monkeypatch)
     harness.woo.orders.clear()  # each test adds the orders it needs
+    with harness.serving():
+        yield harness
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def upstream_(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
+    waits: list[float],
+) -> Iterator[Harness]:
+    """Each real upstream's harness in turn, its fake served."""
+    harness = HARNESSES[request.param](tmp_path, monkeypatch)
     with harness.serving():
         yield harness

@@ -7,31 +7,16 @@ The CLI's clock is fixed at 2026-03-10 12:00 UTC; retry waits are recorded, neve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.conftest import CliInvoker, Clock, Database
-from tests.connectors.harness import DST_DAY, HARNESSES, Harness
+from tests.connectors.harness import DST_DAY, Harness
 from tests.fakes.http import Response
 
 SINCE, UNTIL = "2026-03-06", "2026-03-08"
-
-
-@pytest.fixture(params=sorted(HARNESSES))
-def upstream_(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    clock: Clock,
-    waits: list[float],
-) -> Iterator[Harness]:
-    harness = HARNESSES[request.param](tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 def facts(db: Database) -> list[tuple[object, ...]]:

@@ -4,7 +4,6 @@ through the real client libraries and the fakes; drift named, repaired and recor
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import CliInvoker, Clock, Database
-from tests.connectors.harness import HARNESSES, GaHarness, Harness, MetaHarness, utc
+from tests.connectors.harness import GaHarness, Harness, MetaHarness, utc
 from tests.fakes.ga import _figures, google_error
 from tests.fakes.http import Request
 
@@ -27,28 +26,6 @@ FACT_COLUMNS = "source_id, grain, period_start, channel, campaign, " + ", ".join
     ("sessions", "users", "conversions", "orders", "revenue", "refunds", "spend", "impressions",
      "clicks", "attributed_conversions", "attributed_revenue")
 )  # fmt: skip
-
-
-@pytest.fixture(params=sorted(HARNESSES))
-def upstream(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    clock: Clock,
-    waits: list[float],
-) -> Iterator[Harness]:
-    harness = HARNESSES[request.param](tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
-
-
-@pytest.fixture
-def ga(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[GaHarness]:
-    harness = GaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 def synced(cli: CliInvoker, harness: Harness, *settings: str) -> str:
@@ -112,20 +89,20 @@ def asked_for_daily_totals(harness: Harness, request: Request) -> bool:
 
 
 def test_a_synced_source_verifies_ok_and_a_corrupted_day_is_found_and_repaired(
-    cli: CliInvoker, database: Database, upstream: Harness, clock: Clock
+    cli: CliInvoker, database: Database, upstream_: Harness, clock: Clock
 ) -> None:
-    label = synced(cli, upstream)
+    label = synced(cli, upstream_)
     before = facts(database)
     clean = cli("sources", "verify")
     assert clean.exit_code == 0, (clean.stdout, clean.stderr)
     assert clean.stdout.strip() == f"{label}: ok, 5 days"
-    assert any(asked_for_daily_totals(upstream, r) for r in upstream.fake.requests)
+    assert any(asked_for_daily_totals(upstream_, r) for r in upstream_.fake.requests)
 
-    metric, grain = CORRUPTED[upstream.kind]
-    corrupt(database, upstream, metric, grain)
+    metric, grain = CORRUPTED[upstream_.kind]
+    corrupt(database, upstream_, metric, grain)
     drift = cli("sources", "verify")
     assert drift.exit_code == 1, (drift.stdout, drift.stderr)
-    truth = upstream.expected_days(DAY, DAY)[DAY][metric]
+    truth = upstream_.expected_days(DAY, DAY)[DAY][metric]
     row = line_of(drift.stdout, "2026-03-07", metric)
     assert f"{truth + 7:f}" in row and f"{truth:f}" in row and "+7.00" in row
     assert drift.stdout.strip().endswith(f"{label}: 1 day drift ({metric})")

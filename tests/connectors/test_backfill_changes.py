@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
 from itertools import count
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import Result
 
-from dpo.connectors import base, upstream
+from dpo.connectors import base
 from dpo.connectors.base import Window
 from dpo.ingest import sync
 from dpo.ingest.plan import plan_windows
@@ -44,42 +43,6 @@ Facts = dict[Key, tuple[object, ...]]
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every wait a connector asked for (none is really slept)."""
-    recorded: list[float] = []
-    monkeypatch.setattr(upstream, "sleep", recorded.append)
-    return recorded
-
-
-@pytest.fixture
-def woo(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[WooHarness]:
-    harness = WooHarness(tmp_path, monkeypatch)
-    harness.woo.orders.clear()  # each test adds the orders it needs
-    with harness.serving():
-        yield harness
-
-
-@pytest.fixture
-def meta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[MetaHarness]:
-    harness = MetaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
-
-
-@pytest.fixture
-def ga(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock, waits: list[float]
-) -> Iterator[GaHarness]:
-    harness = GaHarness(tmp_path, monkeypatch)
-    with harness.serving():
-        yield harness
 
 
 class BudgetCut:
