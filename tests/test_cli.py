@@ -208,3 +208,22 @@ def test_a_reader_that_goes_away_is_no_error(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert stderr == b""
+
+
+def test_a_mistyped_command_names_the_closest_one(cli: CliInvoker) -> None:
+    result = cli("sycn", "meta")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: No such command 'sycn'; did you mean 'sync'?")
+    assert "did you mean" not in cli("zzzz").stderr
+
+
+def test_a_job_line_counts_in_the_singular_when_it_is_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dpo.cli import render
+    from dpo.jobs.runner import JobResult
+    from dpo.vocab import JobStatus
+
+    one = JobResult("sync demo", "acme/demo:ga", JobStatus.ok, 0, rows_written=1, windows=1)
+    render.print_job_results([one], quiet=False, json_=False)
+    assert "acme/demo:ga: ok, 1 window, 1 row in 0.0s" in capsys.readouterr().out

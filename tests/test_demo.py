@@ -140,3 +140,18 @@ def test_demo_command_end_to_end_and_safe_to_rerun(cli: CliInvoker, database: Da
     assert database.scalar("SELECT count(*) FROM fact") == count
     sources = json.loads(cli.ok("sources", "list", "--org", "demo", "--json").stdout)
     assert sorted(s["account"] for s in sources) == ["ga", "meta", "woo"]
+
+
+def test_the_demo_creates_its_schema_in_an_empty_postgresql_database(
+    cli: CliInvoker, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dpo.config import configure
+    from dpo.storage import db as dbmod
+
+    monkeypatch.setenv("DPO_DATABASE_URL", pg_url)
+    configure(config_file=None)
+    dbmod.reset_caches()
+    first = cli.ok("demo", "--days", "3")
+    assert "Schema created at" in first.stdout
+    assert "Created organization 'demo'" in first.stdout
+    assert "Schema" not in cli.ok("demo", "--days", "3").stdout

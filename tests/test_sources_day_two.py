@@ -107,3 +107,30 @@ def test_removing_a_source_takes_its_facts_and_rollups_and_asks_first(
     assert database.scalar("SELECT count(*) FROM agg_daily WHERE source_id = 1") == 0
     assert database.scalar("SELECT sum(sessions) FROM agg_daily") is None  # GA's sessions gone
     assert database.scalar("SELECT count(*) FROM agg_daily WHERE source_id = 2") > 0
+
+
+def test_an_organization_is_changed_and_removed_with_everything_it_holds(
+    cli: CliInvoker, database: Database
+) -> None:
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("orgs", "add", "beta", "--name", "Beta", "--timezone", "UTC", "--currency", "EUR")
+    for org in ("acme", "beta"):
+        cli.ok("sources", "add", org, "demo", "--account", "woo", "--setting", "anchor=2026-01-20")
+        cli.ok("goals", "add", org, "--kpi", "revenue", "--target", "5")
+    cli.ok("sync", "demo", "--since", SINCE, "--until", UNTIL)
+    cli.ok("aggregate", "daily")
+    changed = cli.ok("orgs", "update", "acme", "--timezone", "Europe/Berlin", "--currency", "USD")
+    assert "Updated organization acme: Acme, Europe/Berlin, USD." in changed.stdout
+    assert "full rebuild" in cli.ok("aggregate", "daily", "--org", "acme").stdout
+    assert cli("orgs", "update", "acme", "--timezone", "Mars").exit_code == 2
+    facts = database.scalar(
+        "SELECT count(*) FROM fact f JOIN organization o ON o.id = f.org_id WHERE o.slug = 'acme'"
+    )
+    asked = cli("orgs", "remove", "acme")
+    assert asked.exit_code == 2
+    assert f"organization acme with 1 source, {facts:,} facts, 1 goal needs --yes" in asked.stderr
+    cli.ok("orgs", "remove", "acme", "--yes")
+    assert [s for (s,) in database.rows("SELECT slug FROM organization")] == ["beta"]
+    for table in ("source", "fact", "goal", "agg_daily"):
+        left = database.scalar(f"SELECT count(DISTINCT org_id) FROM {table}")
+        assert left == 1, table

@@ -25,10 +25,13 @@ def demo(
     from dpo.jobs.demo import demo_report, run_demo
     from dpo.jobs.runner import overall_exit_code
     from dpo.settings import get_settings
-    from dpo.storage.db import safe_url
+    from dpo.storage.db import get_engine, safe_url, upgrade
     from dpo.storage.models import utcnow
 
     typer.echo(f"Database: {safe_url(get_settings().effective_database_url)}")
+    before, after = upgrade(get_engine())  # a demo may create (or upgrade) its schema
+    if before != after:
+        typer.echo(f"Schema {'created' if before is None else 'upgraded'} at {after}.")
     now = utcnow()
     with render.progress_bars(enabled=True) as bars:
         run = run_demo(now=now, days=days, progress=bars, aggregate_progress=bars)

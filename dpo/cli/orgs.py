@@ -76,3 +76,56 @@ def show(slug: str, json_: JsonOpt = False) -> None:
             ("sources", ", ".join(f"{x.name} (#{x.id})" for x in srcs) or None),
         ],
     )
+
+
+@app.command("update")
+def update(
+    slug: Annotated[str, typer.Argument(help="The organization's slug.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone (its days' rollups are rebuilt).")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="ISO 4217 currency (its rollups are rebuilt).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change an organization's name, time zone or currency.
+
+    A new time zone or currency changes every day's figures: the next `dpo aggregate` rebuilds
+    the organization's rollups whole (money in another currency is converted with `dpo fx`)."""
+    from dpo.resources import orgs
+    from dpo.storage.db import session_scope
+
+    data = {"name": name, "timezone": timezone, "currency": currency}
+    with session_scope() as s:
+        org = orgs.public(orgs.update_org(s, slug, {k: v for k, v in data.items() if v}))
+    if json_:
+        render.print_json(org)
+    else:
+        typer.echo(f"Updated organization {org.slug}: {org.name}, {org.timezone}, {org.currency}.")
+
+
+@app.command("remove")
+def remove(
+    slug: Annotated[str, typer.Argument(help="The organization's slug.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Remove an organization with its sources, data, goals, insights and tokens (asks first
+    unless --yes)."""
+    import sys
+
+    from dpo.errors import InvalidInputError
+    from dpo.resources import orgs
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        held = orgs.holdings(s, slug)
+        what = f"organization {slug} with {held}"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InvalidInputError(f"removing {what} needs --yes (no terminal to ask on)")
+            if not typer.confirm(f"Remove {what}?", default=False):
+                raise typer.Exit(1)
+        orgs.remove_org(s, slug)
+    typer.echo(f"Removed {what}.")

@@ -188,7 +188,8 @@ def print_job_results(
         return
     for r in results:
         units = unit.removesuffix("s") if r.windows == 1 else unit
-        line = f"{r.label}: {r.status.value}, {r.windows} {units}, {r.rows_written:,} rows"
+        rows = "row" if r.rows_written == 1 else "rows"
+        line = f"{r.label}: {r.status.value}, {r.windows} {units}, {r.rows_written:,} {rows}"
         line += f" in {r.seconds:.1f}s"
         if r.status is JobStatus.skipped:
             if not quiet:

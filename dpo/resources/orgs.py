@@ -96,6 +96,35 @@ def update_org(session: Session, slug: str, data: Mapping[str, Any]) -> Organiza
     return org
 
 
+def holdings(session: Session, slug: str) -> str:
+    """What goes with an organization: `2 sources, 12,345 facts, 3 goals`."""
+    from sqlalchemy import func
+
+    from dpo.storage import tables
+
+    org = get_org(session, slug)
+    counts = []
+    for table, noun in ((tables.source, "source"), (tables.fact, "fact"), (tables.goal, "goal")):
+        n = session.exec(
+            select(func.count()).select_from(table).where(table.c.org_id == org.id)
+        ).one()
+        counts.append(f"{n:,} {noun}" + ("" if n == 1 else "s"))
+    return ", ".join(counts)
+
+
+def remove_org(session: Session, slug: str) -> None:
+    """Delete an organization with its facts (which carry no foreign key, for bulk-load
+    speed); its sources, rollups, goals, insights and tokens go with it (ON DELETE CASCADE)."""
+    from sqlalchemy import delete
+
+    from dpo.storage import tables
+
+    org = get_org(session, slug)
+    session.exec(delete(tables.fact).where(tables.fact.c.org_id == org.id))
+    session.delete(org)
+    session.flush()
+
+
 def public(org: Organization) -> OrganizationPublic:
     """The shape shown to users and API clients."""
     return OrganizationPublic.model_validate(org, from_attributes=True)
