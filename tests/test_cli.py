@@ -227,3 +227,19 @@ def test_a_job_line_counts_in_the_singular_when_it_is_one(
     one = JobResult("sync demo", "acme/demo:ga", JobStatus.ok, 0, rows_written=1, windows=1)
     render.print_job_results([one], quiet=False, json_=False)
     assert "acme/demo:ga: ok, 1 window, 1 row in 0.0s" in capsys.readouterr().out
+
+
+def test_the_commands_that_change_one_thing_say_what_as_json(
+    cli: CliInvoker, database: Database
+) -> None:
+    init = json.loads(cli.ok("init", "--json").stdout)
+    assert init["schema"] == init["schema_before"]  # the fixture's database is at head
+    checks = json.loads(cli("doctor", "--no-sources", "--json").stdout)
+    assert {"configuration", "database"} <= {c["name"] for c in checks}
+    assert all(set(c) == {"name", "detail", "exit_code", "fix", "ok"} for c in checks)
+    cli.ok("orgs", "add", "acme", "--name", "Acme", "--timezone", "UTC", "--currency", "EUR")
+    cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", "5")
+    assert json.loads(cli.ok("goals", "remove", "1", "--json").stdout) == {"removed": 1}
+    cli.ok("tokens", "create", "acme")
+    revoked = json.loads(cli.ok("tokens", "revoke", "1", "--json").stdout)
+    assert revoked["id"] == 1 and revoked["revoked_at"] is not None

@@ -1,14 +1,18 @@
 """`dpo doctor`: one line per check, with a fix for each failure."""
 
+import dataclasses
 from typing import Annotated
 
 import typer
+
+from dpo.cli import render
 
 
 def doctor(
     sources: Annotated[
         bool, typer.Option(help="Also make one cheap authenticated call per enabled source.")
     ] = True,
+    json_: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
     """Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and
     each enabled source's credentials."""
@@ -16,10 +20,11 @@ def doctor(
     from dpo.ops.doctor import run_checks
     from dpo.storage.models import utcnow
 
-    codes = []
-    for check in run_checks(now=utcnow(), sources=sources):
+    checks = list(run_checks(now=utcnow(), sources=sources))
+    if json_:
+        render.print_json([{**dataclasses.asdict(c), "ok": c.ok} for c in checks])
+    for check in [] if json_ else checks:
         mark = "ok  " if check.ok else "FAIL"
         fix = f" — fix: {check.fix}" if check.fix else ""
         typer.echo(f"{mark} {check.name}: {check.detail}{fix}", err=not check.ok)
-        codes.append(check.exit_code)
-    raise typer.Exit(overall_exit_code_of(codes))
+    raise typer.Exit(overall_exit_code_of(c.exit_code for c in checks))

@@ -148,6 +148,7 @@ def update(
 @app.command("remove")
 def remove(
     goal_id: Annotated[int, typer.Argument(metavar="ID", help="Goal id (see `dpo goals list`).")],
+    json_: JsonOpt = False,
 ) -> None:
     """Remove a goal."""
     from dpo.resources import goals
@@ -155,7 +156,10 @@ def remove(
 
     with session_scope() as s:
         goals.remove_goal(s, goal_id)
-    typer.echo(f"Removed goal #{goal_id}.")
+    if json_:
+        render.print_json({"removed": goal_id})
+    else:
+        typer.echo(f"Removed goal #{goal_id}.")
 
 
 PROGRESS_HELP = """Show each goal's progress and pacing.

@@ -83,6 +83,7 @@ def list_(
 @app.command("ack")
 def ack(
     insight_id: Annotated[int, typer.Argument(metavar="ID", help="Insight id.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print the insight as JSON.")] = False,
 ) -> None:
     """Acknowledge an insight: seen, no longer open."""
     from dpo.insights.store import acknowledge
@@ -91,7 +92,10 @@ def ack(
 
     with session_scope() as s:
         insight = acknowledge(s, insight_id, now=utcnow())
-    typer.echo(f"Insight #{insight.id} is {insight.status}: {insight.title}")
+    if json_:
+        render.print_json(insight)
+    else:
+        typer.echo(f"Insight #{insight.id} is {insight.status}: {insight.title}")
 
 
 SUMMARY_HELP = """A short narrative of each organization's open insights.

@@ -80,6 +80,7 @@ def revoke(
     token_id: Annotated[
         int, typer.Argument(metavar="ID", help="Token id (see `dpo tokens list`).")
     ],
+    json_: Annotated[bool, typer.Option("--json", help="Print the token as JSON.")] = False,
 ) -> None:
     """Revoke a token: the API refuses it from now on."""
     from dpo.resources import tokens
@@ -88,4 +89,7 @@ def revoke(
 
     with session_scope() as s:
         token = tokens.revoke_token(s, token_id, now=utcnow())
-    render.console().print(f"Revoked token #{token.id} ({token.prefix}…, {token.name}).")
+    if json_:
+        render.print_json(token)
+    else:
+        render.console().print(f"Revoked token #{token.id} ({token.prefix}…, {token.name}).")
