@@ -201,6 +201,8 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """A fixed 'now' for `dpo sync` and its job rows (2026-03-10 12:00 UTC unless moved)."""
     fixed = Clock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
-    monkeypatch.setattr("dpo.storage.models.utcnow", fixed.now)
+    # The runner first: naming it imports it, and imported while models.utcnow is patched it
+    # would keep the fake clock (as its "original") for every later test in the process.
     monkeypatch.setattr("dpo.jobs.runner.utcnow", fixed.now)
+    monkeypatch.setattr("dpo.storage.models.utcnow", fixed.now)
     return fixed

@@ -469,8 +469,9 @@ class WooConnector(Connector):
                 totals.add(total)
             for order in body:
                 if not isinstance(order, dict) or not isinstance(order.get("id"), int):
-                    raise UpstreamDataError(
-                        f"the store listed an order without a numeric id: {short(order, 120)}"
+                    shape = sorted(order)[:8] if isinstance(order, dict) else type(order).__name__
+                    raise UpstreamDataError(  # its fields, never their values (customer data)
+                        f"the store listed an order without a numeric id (fields: {shape})"
                     )
             fresh = [order for order in body if order["id"] not in seen]
             if body and not fresh:

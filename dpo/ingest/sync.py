@@ -40,7 +40,7 @@ from sqlalchemy import Connection, Engine, delete, insert
 from sqlmodel import Session
 
 from dpo.connectors.base import Budget, Connector, FactRow, RunPlan, SourceSpec, Window
-from dpo.errors import BudgetSpentError, DpoError, describe
+from dpo.errors import BudgetSpentError, DpoError, UpstreamDataError, describe
 from dpo.ingest import values
 from dpo.ingest.plan import (
     Coverage,
@@ -76,6 +76,7 @@ class SyncOutcome:
     rows_written: int = 0
     is_cut_short: bool = False  # the budget ran out before windows could be planned
     days_done: set[date] = field(default_factory=set)
+    stuck: dict[date, str] = field(default_factory=dict)  # days whose data could not be stored
 
     @property
     def is_complete(self) -> bool:
@@ -132,8 +133,19 @@ def sync_source(
         _record_failure(engine, spec.id, exc, now=request.now, pending=pending)
         raise
     pending = ledger.pending(ledger.coverage, outcome.days_done)
+    if outcome.stuck:
+        stuck = UpstreamDataError(_stuck_text(outcome.stuck), hint="the next run tries again")
+        _record_failure(engine, spec.id, stuck, now=request.now, pending=pending)
+        raise stuck
     _record_success(engine, spec.id, now=request.now, complete=outcome.is_complete, pending=pending)
     return outcome
+
+
+def _stuck_text(stuck: Mapping[date, str]) -> str:
+    """`2026-03-09 could not be stored: …` (and how many more days)."""
+    first = min(stuck)
+    more = f" (and {len(stuck) - 1} more days)" if len(stuck) > 1 else ""
+    return f"{first} could not be stored{more}: {stuck[first]}"
 
 
 @dataclass
@@ -246,12 +258,27 @@ def _sync_windows(
         except BudgetSpentError:
             log.info("%s: time budget spent before %s was done", spec.label, window.day)
             return
+        except UpstreamDataError as exc:
+            # What the upstream sent for this one day cannot be stored: its previous facts stay
+            # and later runs fetch it again (the watermark stays before it, or it stays owed).
+            # The other recent and changed days go on; a backfill stops here, as its coverage
+            # only grows without gaps.
+            if _is_backfill(window, ledger.coverage):
+                raise
+            log.warning("%s: %s left for the next run: %s", spec.label, window.day, exc.message)
+            outcome.stuck[window.day] = describe(exc)
+            continue
         ledger.coverage = grown
         outcome.days_done.add(window.day)
         outcome.windows_done += 1
         outcome.rows_written += written
         if on_window:
             on_window(outcome.windows_done, len(windows))
+
+
+def _is_backfill(window: Window, coverage: Coverage) -> bool:
+    """True for a window older than every day synced so far (the history backfill)."""
+    return coverage.covered_from is not None and window.end <= coverage.covered_from
 
 
 def _oldest_day(

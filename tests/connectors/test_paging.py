@@ -8,7 +8,7 @@ Through the real clients (facebook-business, google-analytics-data) against the 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import count
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -166,3 +166,40 @@ def test_a_busy_stores_day_syncs_though_orders_arrive_while_it_is_paged(
     cli.ok("sync", "woo")
     today = date(2026, 3, 10)
     assert woo.stored(database)[today] == woo.expected_days(today, today)[today]
+
+
+def test_a_day_whose_answer_cannot_be_stored_does_not_hold_up_the_others(
+    cli: CliInvoker, database: Database, woo: WooHarness, clock: Clock
+) -> None:
+    """Yesterday's listing keeps coming back broken; today's orders still arrive, yesterday keeps
+    its facts and is fetched again by the next run (exit 75 names the day)."""
+    ny = ZoneInfo(woo.tz)
+    for day, hour in ((8, 10), (9, 11), (9, 15), (10, 6)):
+        woo.woo.add_order(datetime(2026, 3, day, hour, tzinfo=ny))
+    add(cli, woo)
+    cli.ok("sync", "woo", "--since", "2026-03-08")
+    yesterday = [r for r in facts(database) if r[1].startswith("2026-03-09")]
+
+    start = datetime(2026, 3, 9, tzinfo=ny) - timedelta(seconds=1)  # as `after` is exclusive
+    listed_after = f"{start.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+
+    def broken_yesterday(request: Request, body: Any) -> Any:
+        if request.arg("after") == listed_after and body:
+            body[0].pop("id")
+        return body
+
+    woo.fake.tamper(broken_yesterday, path_contains="/orders")
+    woo.woo.add_order(datetime(2026, 3, 10, 7, 30, tzinfo=ny))  # a new order this morning
+    clock.advance(minutes=30)
+    stuck = cli("sync", "woo")
+    assert stuck.exit_code == 75, (stuck.stdout, stuck.stderr)
+    assert "2026-03-09 could not be stored: the store listed an order without a numeric id" in (
+        stuck.stderr
+    )
+    assert "failed, 1 window" in stuck.stderr  # today's
+    today = date(2026, 3, 10)
+    assert woo.stored(database)[today] == woo.expected_days(today, today)[today]
+    assert [r for r in facts(database) if r[1].startswith("2026-03-09")] == yesterday
+    woo.fake.clear_faults()
+    cli.ok("sync", "woo")
+    assert woo.stored(database) == woo.expected_days(date(2026, 3, 8), today)
