@@ -113,19 +113,11 @@ def remove(
 ) -> None:
     """Remove an organization with its sources, data, goals, insights and tokens (asks first
     unless --yes)."""
-    import sys
-
-    from dpo.errors import InvalidInputError
     from dpo.resources import orgs
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
-        held = orgs.holdings(s, slug)
-        what = f"organization {slug} with {held}"
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InvalidInputError(f"removing {what} needs --yes (no terminal to ask on)")
-            if not typer.confirm(f"Remove {what}?", default=False):
-                raise typer.Exit(1)
+        what = f"organization {slug} with {orgs.holdings(s, slug)}"
+        render.confirm_removal(what, yes=yes)
         orgs.remove_org(s, slug)
     typer.echo(f"Removed {what}.")

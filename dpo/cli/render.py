@@ -163,6 +163,19 @@ def _plain(renderable: Any) -> str:
     return renderable.plain if isinstance(renderable, Text) else str(renderable)
 
 
+def confirm_removal(what: str, *, yes: bool) -> None:
+    """Go on only when told `--yes` or when the person at the terminal agrees to remove
+    `what`; without a terminal to ask on, a usage error naming --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        from dpo.errors import InvalidInputError
+
+        raise InvalidInputError(f"removing {what} needs --yes (no terminal to ask on)")
+    if not typer.confirm(f"Remove {what}?", default=False):
+        raise typer.Exit(1)
+
+
 def print_record(title: str, fields: Sequence[tuple[str, Any]]) -> None:
     """One object as a two-column table."""
     from rich.table import Table

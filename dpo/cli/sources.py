@@ -1,6 +1,5 @@
 """`dpo sources`: connect organizations to GA4, Meta Ads, WooCommerce or the demo source."""
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -191,28 +190,21 @@ def remove(
     json_: JsonOpt = False,
 ) -> None:
     """Remove a source and its data (`disable` keeps the data); asks first unless --yes."""
-    from dpo.errors import InvalidInputError
     from dpo.resources import sources
     from dpo.storage.db import session_scope
 
     with session_scope() as s:
         source = sources.get_source(s, source_id)
         facts = sources.facts_of(s, source_id)
-        what = f"source #{source_id} {source.name} and its {facts} fact" + (
-            "" if facts == 1 else "s"
-        )
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InvalidInputError(f"removing {what} needs --yes (no terminal to ask on)")
-            if not typer.confirm(f"Remove {what}?", default=False):
-                raise typer.Exit(1)
+        plural = "" if facts == 1 else "s"
+        what = f"source #{source_id} {source.name} and its {facts:,} fact{plural}"
+        render.confirm_removal(what, yes=yes)
         removed = sources.remove_source(s, source_id)
     if json_:
-        render.print_json({"source": removed.source, "facts_removed": removed.facts})
+        render.print_json({"source": removed, "facts_removed": facts})
     else:
         typer.echo(
-            f"Removed {what}; the rollups of {removed.source.org} are rebuilt by the next "
-            "`dpo aggregate`."
+            f"Removed {what}; the rollups of {removed.org} are rebuilt by the next `dpo aggregate`."
         )
 
 

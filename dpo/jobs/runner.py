@@ -37,7 +37,7 @@ from dpo.errors import (
 )
 from dpo.ops import monitoring
 from dpo.resources.orgs import get_org
-from dpo.storage.faults import database_fault
+from dpo.storage.faults import named_error
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, utcnow
 from dpo.vocab import JobStatus
@@ -146,19 +146,16 @@ def run_job(
 def _run_body(target: JobTarget, body: Callable[[], Work], run_id: int) -> JobResult:
     try:
         work = body()
-    except DpoError as exc:
-        return JobResult(
-            target.job, target.label, JobStatus.failed, exc.exit_code, describe(exc), run_id=run_id
-        )
     except Exception as exc:
-        log.debug("job %s failed", target.label, exc_info=True)
-        fault = database_fault(exc)
+        if not isinstance(exc, DpoError):
+            log.debug("job %s failed", target.label, exc_info=True)
+        error = named_error(exc)
         return JobResult(
             target.job,
             target.label,
             JobStatus.failed,
-            EXIT_UNEXPECTED if fault is None else fault.exit_code,
-            describe(fault or exc),
+            EXIT_UNEXPECTED if error is None else error.exit_code,
+            describe(error or exc),
             run_id=run_id,
         )
     code = EXIT_TRY_LATER if work.status is JobStatus.partial else EXIT_OK

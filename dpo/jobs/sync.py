@@ -23,7 +23,6 @@ from dpo.connectors.base import Connector
 from dpo.errors import (
     EXIT_UNEXPECTED,
     ConfigError,
-    DpoError,
     InvalidInputError,
     NotFoundError,
     describe,
@@ -43,7 +42,7 @@ from dpo.ops import monitoring
 from dpo.resources.sources import sources_to_sync, spec_for
 from dpo.settings import get_settings
 from dpo.storage.db import ready_engine
-from dpo.storage.faults import database_fault
+from dpo.storage.faults import named_error
 from dpo.storage.models import JobRun, Organization, Source
 from dpo.storage.types import UTCDateTime
 from dpo.vocab import JobStatus
@@ -250,7 +249,7 @@ def _sync_body(
 def _failed_after_windows(exc: Exception, outcome: SyncOutcome) -> Work:
     """A run that failed after committing some windows: the failure, with what it kept."""
     log.debug("sync failed after %d windows", outcome.windows_done, exc_info=True)
-    error = exc if isinstance(exc, DpoError) else database_fault(exc)
+    error = named_error(exc)
     return Work(
         JobStatus.failed,
         rows_written=outcome.rows_written,

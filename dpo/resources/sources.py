@@ -251,14 +251,6 @@ def set_enabled(session: Session, source_id: int, *, enabled: bool) -> SourcePub
     return public(source, org)
 
 
-@dataclass(frozen=True)
-class Removed:
-    """A removed source, and how many facts went with it."""
-
-    source: SourcePublic
-    facts: int
-
-
 def facts_of(session: Session, source_id: int) -> int:
     """How many facts a source has stored."""
     from sqlalchemy import func
@@ -270,7 +262,7 @@ def facts_of(session: Session, source_id: int) -> int:
     return int(session.exec(query).one())
 
 
-def remove_source(session: Session, source_id: int) -> Removed:
+def remove_source(session: Session, source_id: int) -> SourcePublic:
     """Delete a source with its facts, sync state and history; the organization's rollups are
     rebuilt whole by the next `dpo aggregate` (their record of what they were built from is
     cleared), so its figures leave every report."""
@@ -281,12 +273,12 @@ def remove_source(session: Session, source_id: int) -> Removed:
     source = get_source(session, source_id)
     org = session.get(Organization, source.org_id)
     assert org is not None
-    shown, count = public(source, org), facts_of(session, source_id)
+    shown = public(source, org)
     session.exec(delete(tables.fact).where(tables.fact.c.source_id == source_id))
     session.exec(delete(tables.agg_state).where(tables.agg_state.c.org_id == org.id))
     session.delete(source)
     session.flush()
-    return Removed(shown, count)
+    return shown
 
 
 def list_sources(

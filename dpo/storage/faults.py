@@ -60,6 +60,11 @@ def database_fault(exc: BaseException) -> DpoError | None:
     return None
 
 
+def named_error(exc: BaseException) -> DpoError | None:
+    """`exc` as the DpoError it is or names (a database fault); None for anything else."""
+    return exc if isinstance(exc, DpoError) else database_fault(exc)
+
+
 def _first_line(orig: BaseException) -> str:
     lines = str(orig).strip().splitlines()
     return lines[0].strip() if lines else type(orig).__name__
