@@ -289,6 +289,7 @@ def test_a_connector_adds_days_to_a_run_and_a_cut_short_run_owes_them_to_the_nex
     assert _pending(database) == {
         "connector": {"widened_on": "2026-03-10", "runs": 1},
         "owed_days": [],
+        "zone": "Europe/Berlin",  # the zone its windows were cut in
     }
     clock.advance(hours=1)  # same day: lookback 2 (03-08..03-10) + the changed day 03-02
     cli.ok("sync", "demo")

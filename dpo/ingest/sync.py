@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 STREAM = "facts"
 CONNECTOR_STATE = "connector"  # the key of a connector's own state in sync_state.pending
 OWED_DAYS = "owed_days"  # added days a run did not fetch, for later runs
+ZONE = "zone"  # the time zone the source's windows were cut in
 _FACT_CHANGE = tables.fact_change
 _STATE = tables.sync_state
 _QUALITY = tables.window_quality
@@ -106,7 +107,7 @@ def sync_source(
     outcome = SyncOutcome() if outcome is None else outcome
     budget = Budget(request.deadline)
     try:
-        run_plan = _prepare(connector, state, request, budget=budget)
+        run_plan = _prepare(connector, state, request, coverage=coverage, budget=budget)
     except BudgetSpentError:
         log.info("%s: time budget spent while preparing the run", spec.label)
         outcome.is_cut_short = True
@@ -167,6 +168,7 @@ class _Ledger:
     def pending(self, coverage: Coverage, done: AbstractSet[date]) -> dict[str, Any]:
         """`pending` once the run reached `coverage`, having fetched the days `done`."""
         pending = dict(self.saved)
+        pending[ZONE] = self.tz.key
         if self.run_plan.state is not None:
             pending[CONNECTOR_STATE] = dict(self.run_plan.state)
         owed = owed_days(
@@ -314,16 +316,50 @@ def _within_reach(connector: Connector, coverage: Coverage, available: date) -> 
 
 
 def _prepare(
-    connector: Connector, state: SyncState, request: SyncRequest, *, budget: Budget
+    connector: Connector,
+    state: SyncState,
+    request: SyncRequest,
+    *,
+    coverage: Coverage,
+    budget: Budget,
 ) -> RunPlan:
     """The connector's plan, with the days owed by earlier runs among its changed days (an
-    explicit --until range fetches none of them, and owes them on)."""
+    explicit --until range fetches none of them, and owes them on), and every synced day when
+    the upstream's time zone changed since the last run."""
     pending = state.pending or {}
     saved: Mapping[str, Any] = pending.get(CONNECTOR_STATE) or {}
     budget.check()
     run_plan = connector.prepare(saved, now=request.now, budget=budget)
     owed = frozenset(date.fromisoformat(d) for d in pending.get(OWED_DAYS, []))
+    owed |= _realigned_days(connector, pending.get(ZONE), coverage)
     return replace(run_plan, changed_days=run_plan.changed_days | owed)
+
+
+def _realigned_days(connector: Connector, was: str | None, coverage: Coverage) -> frozenset[date]:
+    """Every synced day, in the upstream's zone, when that zone is not the one the stored
+    windows were cut in (else none).
+
+    A window is a local day: after a zone change the stored facts' days no longer line up with
+    the new windows, and a window fetched in the new zone would leave beside it the old day's
+    facts it only half overlaps (its day figures counted twice). Fetching every synced day
+    again in the new zone replaces them all; the days are owed until done, like changed days.
+    """
+    tz = connector.timezone()
+    if was is None or was == tz.key or coverage.covered_from is None:
+        return frozenset()
+    if coverage.watermark is None:
+        return frozenset()
+    first = coverage.covered_from.astimezone(tz).date()
+    last = coverage.watermark.astimezone(tz).date()
+    log.warning(
+        "%s: the %s time zone is now %s (it was %s); the %d synced days are fetched again",
+        connector.spec.label,
+        connector.spec.kind,
+        tz.key,
+        was,
+        (last - first).days + 1,
+    )
+    return frozenset(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
 def replace_window(

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -278,3 +279,37 @@ def test_without_a_key_or_adc_the_error_says_how_to_set_up_either(
     assert result.exit_code == 3
     assert "Application Default Credentials" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_property_time_zone_change_fetches_every_synced_day_again(
+    cli: CliInvoker, database: Database, ga: GaHarness, clock: Clock
+) -> None:
+    """A window is a day of the property: when GA reports another zone, the days synced in the
+    old one no longer line up with the new windows, and each must be fetched again, or a day's
+    figure of the old zone stays beside the overlapping day of the new one."""
+    add(cli, ga)
+    clock.moment = datetime(2026, 3, 11, 12, tzinfo=UTC)
+    cli.ok("sync", "ga", "--since", "2026-03-05")
+    settled = database.rows(FACTS)
+    gas_days = sum(t["sessions"] for t in ga.ga.day_totals().values())
+
+    ga.ga.tz = ZoneInfo("Europe/Berlin")
+    clock.advance(hours=1)
+    moved = cli("sync", "ga")
+    assert moved.exit_code == 0, moved.stderr
+    assert "time zone is now Europe/Berlin (it was America/New_York)" in moved.stderr
+    starts = {str(p)[11:16] for (p,) in database.rows(DAY_STARTS)}
+    assert starts == {"23:00"}  # every day is a Berlin day now (CET, UTC+1)
+    assert database.scalar("SELECT sum(sessions) FROM fact WHERE grain = 'day'") == gas_days
+
+    ga.ga.tz = ZoneInfo("America/New_York")  # and back
+    clock.advance(hours=1)
+    cli.ok("sync", "ga")
+    assert database.rows(FACTS) == settled  # as if the zone had never changed
+
+
+FACTS = (
+    "SELECT grain, period_start, channel, campaign, sessions, users, conversions, orders, revenue"
+    " FROM fact ORDER BY grain, period_start, channel, campaign"
+)
+DAY_STARTS = "SELECT DISTINCT period_start FROM fact WHERE grain = 'day'"
