@@ -70,6 +70,8 @@ class ApiSettings(BaseModel):
     jwt_secret_file: Path | None = None
     jwt_audience: str | None = None
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # A request's database work stops (503) after this long.
+    request_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("cors_origins")
     @classmethod

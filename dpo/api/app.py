@@ -48,6 +48,7 @@ def load_config(api: ApiSettings) -> ApiConfig:
         jwt_audience=api.jwt_audience,
         cors_origins=tuple(api.cors_origins),
         max_body_bytes=api.max_body_bytes,
+        request_seconds=api.request_seconds,
     )
 
 

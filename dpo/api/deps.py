@@ -20,6 +20,7 @@ from dpo.resources.goals import get_goal, unknown_goal
 from dpo.resources.orgs import get_org
 from dpo.resources.tokens import Principal, authenticate, authenticate_jwt, is_jwt
 from dpo.storage.db import session_scope
+from dpo.storage.deadline import deadline
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.validation import MAX_ID
 
@@ -32,11 +33,14 @@ class ApiConfig:
     jwt_audience: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
+    request_seconds: float = 30.0
 
 
-def get_session() -> Iterator[Session]:
-    """A session per request: committed when the route succeeds, rolled back otherwise."""
-    with session_scope() as session:
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request: committed when the route succeeds, rolled back otherwise; its
+    statements stop (503) once the request has run `request_seconds`."""
+    config: ApiConfig = request.app.state.config
+    with session_scope() as session, deadline(session, config.request_seconds):
         yield session
 
 

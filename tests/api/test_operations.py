@@ -7,11 +7,15 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session
 
 from dpo.api.app import create_app
+from dpo.api.deps import ApiConfig
 from dpo.config import configure
 from dpo.storage.locks import hold_lock
-from tests.api.conftest import Api
+from tests.api.conftest import Api, add_goal, add_org, make_tokens
+from tests.conftest import CliInvoker, Database
 
 DAYS = {"since": "2026-01-10", "until": "2026-01-12"}
 
@@ -170,3 +174,43 @@ def test_bad_cors_settings_stop_the_server(api: Api, monkeypatch: pytest.MonkeyP
     result = api.cli("serve", "--port", "1")
     assert result.exit_code == 3
     assert result.stderr.startswith("Error: invalid setting api.cors_origins")
+
+
+def slow_sql(dialect: str) -> str:
+    """A statement that runs for seconds: a count to 30 million, or a sleep."""
+    if dialect == "postgresql":
+        return "SELECT pg_sleep(4)"
+    return (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000000)"
+        " SELECT count(*) FROM n"
+    )
+
+
+def test_a_request_running_past_its_time_is_stopped_with_a_503(
+    database: Database, cli: CliInvoker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's database work stops at `request_seconds`, even inside one statement."""
+    import dpo.api.routes.goals
+
+    for org in ("acme", "beta"):
+        add_org(cli, org, "woo")
+        add_goal(cli, org)
+
+    def slow(session: Session, **_: object) -> list[object]:
+        session.exec(text(slow_sql(session.get_bind().dialect.name)))  # type: ignore[call-overload]
+        return []
+
+    app = create_app(ApiConfig(request_seconds=0.3))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        api = Api(client=client, cli=cli, db=database, tokens=make_tokens())
+        monkeypatch.setattr(dpo.api.routes.goals.pacing, "progress", slow)
+        response = api.get("/api/goals/acme/progress")
+        assert response.status_code == 503
+        assert response.json()["detail"].startswith(
+            "the request took longer than 0.3 s and was stopped"
+        )
+        monkeypatch.undo()
+        # The connection goes back to the pool clean: later requests run to their end.
+        for _ in range(3):
+            assert api.get("/api/goals/acme/progress").status_code == 200
+            assert api.get("/api/goals/acme").status_code == 200
