@@ -190,7 +190,7 @@ def test_a_request_running_past_its_time_is_stopped_with_a_503(
     database: Database, cli: CliInvoker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request's database work stops at `request_seconds`, even inside one statement."""
-    import dpo.api.routes.goals
+    from dpo.insights import pacing
 
     for org in ("acme", "beta"):
         add_org(cli, org, "woo")
@@ -203,7 +203,7 @@ def test_a_request_running_past_its_time_is_stopped_with_a_503(
     app = create_app(ApiConfig(request_seconds=0.3))
     with TestClient(app, raise_server_exceptions=False) as client:
         api = Api(client=client, cli=cli, db=database, tokens=make_tokens())
-        monkeypatch.setattr(dpo.api.routes.goals.pacing, "progress", slow)
+        monkeypatch.setattr(pacing, "progress", slow)
         response = api.get("/api/goals/acme/progress")
         assert response.status_code == 503
         assert response.json()["detail"].startswith(
