@@ -30,3 +30,33 @@ def finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
     return value
+
+
+ORG_HELP = "Organization slug (may be left out when there is only one)."
+
+
+def the_org(option: str | None, positional: str | None = None) -> str:
+    """The organization a command is about: `--org`, or the older positional ORG, or the only
+    organization there is."""
+    from dpo.errors import InvalidInputError
+
+    if option is not None and positional is not None and option != positional:
+        raise InvalidInputError(f"two organizations given ({positional} and --org {option})")
+    given = option or positional
+    if given is not None:
+        return given
+    from dpo.resources.orgs import list_orgs
+    from dpo.storage.db import session_scope
+
+    with session_scope() as s:
+        slugs = [o.slug for o in list_orgs(s)]
+    if len(slugs) == 1:
+        return slugs[0]
+    if not slugs:
+        raise InvalidInputError(
+            "there is no organization yet", hint="add one with `dpo orgs add SLUG …`"
+        )
+    named = ", ".join(slugs[:5]) + (", …" if len(slugs) > 5 else "")
+    raise InvalidInputError(
+        f"there are {len(slugs)} organizations ({named}): say which with --org SLUG"
+    )

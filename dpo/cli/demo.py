@@ -14,7 +14,7 @@ Try next:
   dpo goals progress --org demo where the goals stand
   dpo report --org demo --by campaign --compare yoy
   dpo sync demo --org demo      sync again: only recent days are re-fetched
-  dpo goals add demo --kpi revenue --target 150000 --period month"""
+  dpo goals add --org demo --kpi revenue --target 150000 --period month"""
 
 
 def demo(

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dpo.cli import command_group, render
+from dpo.cli import ORG_HELP, command_group, render, the_org
 from dpo.vocab import Comparison, Period
 
 app = command_group(help="Goals: KPI targets per day, week, month, quarter, year or date range.")
@@ -31,7 +31,9 @@ def _show(goal: Any, verb: str, json_: bool) -> None:
 
 @app.command("add")
 def add(
-    org: Annotated[str, typer.Argument(help="Organization slug.")],
+    org_arg: Annotated[str | None, typer.Argument(metavar="[ORG]", hidden=True)] = None,
+    *,
+    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None,
     kpi: Annotated[str, typer.Option(help="KPI, e.g. revenue, roas, cpa.")],
     target: Annotated[
         str,
@@ -53,7 +55,7 @@ def add(
     campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Add a goal for ORG: KPI at least (or at most) TARGET per PERIOD."""
+    """Add a goal: KPI at least (or at most) TARGET per PERIOD."""
     from dpo.resources import goals
     from dpo.storage.db import session_scope
 
@@ -68,6 +70,7 @@ def add(
         channel=channel,
         campaign=campaign,
     )
+    org = the_org(org, org_arg)
     with session_scope() as s:
         goal = goals.add_goal(s, org, data)
     _show(goal, "Added", json_)

@@ -9,6 +9,7 @@ imported inside the commands. So `dpo --help` and light commands start fast.
 import contextlib
 import importlib
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ COMMANDS = {
     ),
     "report": Entry(
         "dpo.cli.report:report",
-        "Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns.",
+        "Show an organization's KPIs for a period, with changes, daily trends and top campaigns.",
     ),
     "status": Entry(
         "dpo.cli.status:status",
@@ -96,7 +97,48 @@ def load_command(name: str) -> Any:
         holder.command(name)(found)
         command = typer.main.get_command(holder)
     command.name = name
+    _name_placeholders(command)
     return command
+
+
+# What an option's value is, in its help (click would say `<str>`, `<int range>`).
+PLACEHOLDERS = {
+    "by": "day|channel|campaign|source",
+    "compare": "previous|yoy",
+    "currency": "CODE",
+    "days": "N",
+    "endpoint": "URL",
+    "limit": "N",
+    "lookback_days": "N",
+    "org": "SLUG",
+    "output": "FILE",
+    "secret_env": "VAR",
+    "secret_file": "FILE",
+    "sensitivity": "NUMBER",
+    "setting": "KEY=VALUE",
+    "since": "YYYY-MM-DD",
+    "stale_after": "MINUTES",
+    "target": "NUMBER",
+    "time_column": "COLUMN",
+    "timezone": "ZONE",
+    "until": "YYYY-MM-DD",
+    "value_column": "COLUMN",
+    "workers": "N",
+}
+
+
+def _name_placeholders(command: Any) -> None:
+    """Give every option that takes a value a placeholder that says what the value is; keep
+    hidden arguments out of the usage line too."""
+    for sub in getattr(command, "commands", {}).values():
+        _name_placeholders(sub)
+    for param in command.params:
+        if param.param_type_name == "argument" and param.hidden:
+            param.get_usage_pieces = lambda ctx: []  # an older spelling, still understood
+        if param.param_type_name != "option" or param.is_flag or param.metavar is not None:
+            continue
+        if getattr(param.type, "choices", None) is None:  # a choice lists its values
+            param.metavar = PLACEHOLDERS.get(param.name, param.name.upper())
 
 
 class DpoGroup(TyperGroup):
@@ -181,6 +223,9 @@ def _show_usage_error(exc: Any) -> None:
         exc.show()
         return
     message = " ".join(exc.format_message().split()).removesuffix(".")
+    extra = re.fullmatch(r"Got unexpected extra argument\S* \((\S+).*\)", message)
+    if extra and any(p.name == "org" for p in ctx.command.params):
+        message += f"; an organization is named with --org {extra.group(1)}"
     typer.echo(f"Error: {message} — `{ctx.command_path} --help` shows the usage", err=True)
 
 

@@ -5,14 +5,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpo.cli import render
+from dpo.cli import ORG_HELP, render, the_org
 
 if TYPE_CHECKING:
     from dpo.reporting.reports import Report
 
 
 def report(
-    org: Annotated[str, typer.Option(help="Organization slug.")],
+    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None,
     days: Annotated[
         int | None, typer.Option(help="The last N whole days (default 28, ending yesterday).")
     ] = None,
@@ -45,7 +45,7 @@ def report(
         typer.Option(help="KPI to chart (repeatable; default spend, revenue and MER)."),
     ] = None,
 ) -> None:
-    """Show KPIs of ORG for a period, with changes, daily trends and top/bottom campaigns."""
+    """Show an organization's KPIs for a period, with changes, daily trends and top campaigns."""
     from dpo.cli import report_view
     from dpo.errors import InvalidInputError
     from dpo.jobs.aggregate import refresh_rollups
@@ -72,6 +72,7 @@ def report(
         by=by,
         compare=compare,
     )
+    org = the_org(org)
     quiet = json_ or csv == "-"
     with render.progress_bars(enabled=not quiet) as progress:
         refreshed = refresh_rollups(org, Grain.day, progress=progress)

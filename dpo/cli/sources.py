@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dpo.cli import command_group, render
-from dpo.connectors import SourceKind, kinds_text
+from dpo.cli import ORG_HELP, command_group, render, the_org
+from dpo.connectors import REGISTRY, SourceKind, kinds_text
 
 if TYPE_CHECKING:
     from dpo.ops.verify import VerifyResult
@@ -21,6 +21,9 @@ def _account_help() -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+OrgOpt = Annotated[str | None, typer.Option(help=ORG_HELP)]
+# `sources add acme meta`, the older spelling: the organization first, then the kind.
+OlderKindArg = Annotated[str | None, typer.Argument(hidden=True)]
 EndpointOpt = Annotated[
     str | None, typer.Option(help="API base URL override (proxies, sandboxes, tests).")
 ]
@@ -77,10 +80,10 @@ def _fields(
 
 @app.command("add")
 def add(
-    org: Annotated[str, typer.Argument(help="Organization slug.")],
-    kind: Annotated[
-        SourceKind, typer.Argument(metavar="KIND", help=f"Upstream kind: {kinds_text()}.")
-    ],
+    kind: Annotated[str, typer.Argument(metavar="KIND", help=f"Upstream kind: {kinds_text()}.")],
+    older: OlderKindArg = None,
+    *,
+    org: OrgOpt = None,
     account: Annotated[
         str,
         typer.Option(help=f"The upstream account: {_account_help()}."),
@@ -96,13 +99,14 @@ def add(
     no_check: NoCheckOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Connect organization ORG to an upstream account of KIND."""
+    """Connect an organization to an upstream account of KIND."""
     from dpo.resources import sources
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 
+    org, chosen = _org_and_kind([kind, older], org, kind_required=True)
     data = {
-        "kind": kind,
+        "kind": chosen,
         **_fields(account, endpoint, secret_env, secret_file, name, lookback_days, setting),
     }
     with session_scope() as s:
@@ -111,7 +115,7 @@ def add(
         render.print_json(added)
     else:
         typer.echo(f"Added source #{added.id} {added.name} to {org}.")
-        typer.echo(f"Check its credentials: dpo sources test {org} {added.kind}")
+        typer.echo(f"Check its credentials: dpo sources test {added.kind} --org {org}")
 
 
 @app.command("update")
@@ -226,25 +230,29 @@ def list_(
         "Sources",
         ["id", "org", "kind", "account", "name", "secret", "enabled"],
         [(x.id, x.org, x.kind, x.account, x.name, x.secret_ref, x.enabled) for x in items],
-        empty="No sources yet: add one with `dpo sources add ORG KIND --account …`.",
+        empty="No sources yet: add one with `dpo sources add KIND --org ORG --account …`.",
     )
 
 
 @app.command("test")
 def test(
-    org: Annotated[str, typer.Argument(help="Organization slug.")],
     kind: Annotated[
-        SourceKind | None, typer.Argument(metavar="KIND", help="Only sources of this kind.")
+        str | None, typer.Argument(metavar="KIND", help="Only sources of this kind.")
     ] = None,
+    older: OlderKindArg = None,
+    org: OrgOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Check each source's credentials of ORG with one cheap call (exit 4 if refused)."""
+    """Check the credentials of an organization's sources with one cheap call each (exit 4 if
+    refused)."""
     from dpo.jobs.runner import overall_exit_code_of
     from dpo.resources import sources
     from dpo.storage.db import session_scope
 
+    org, kind = _org_and_kind([kind, older], org, kind_required=False)
+
     with session_scope() as s:
-        checks = sources.check_sources(s, org, kind=kind.value if kind else None)
+        checks = sources.check_sources(s, org, kind=kind)
     if json_:
         render.print_json([c.__dict__ for c in checks])
     else:
@@ -329,3 +337,22 @@ def _print_verification(result: "VerifyResult", *, every_row: bool, quiet: bool)
         )
     status = "skipped: " if result.status is VerifyStatus.skipped else ""
     typer.echo(f"{result.label}: {status}{result.message}")
+
+
+def _org_and_kind(
+    words: list[str | None], org: str | None, *, kind_required: bool
+) -> tuple[str, str | None]:
+    """The organization and kind of `KIND`, or of `ORG KIND`, the older spelling that put the
+    organization first (`sources add acme meta`, `sources test acme`)."""
+    from dpo.errors import InvalidInputError
+
+    given = [w for w in words if w is not None]
+    positional = given[0] if len(given) == 2 else None
+    if len(given) == 1 and not kind_required and given[0] not in REGISTRY:
+        positional, given = given[0], []  # `sources test acme`: every kind of acme
+    kind = given[-1] if given else None
+    if kind is not None and kind not in REGISTRY:
+        raise InvalidInputError(f"unknown kind {kind!r}: use {kinds_text()}")
+    if kind is None and kind_required:
+        raise InvalidInputError(f"give the upstream KIND: {kinds_text()}")
+    return the_org(org, positional), kind

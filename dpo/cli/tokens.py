@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from dpo.cli import command_group, render
+from dpo.cli import command_group, render, the_org
 
 app = command_group(help="API tokens for `dpo serve`: one organization's, or admin.")
 
@@ -13,8 +13,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 @app.command("create")
 def create(
+    org_arg: Annotated[str | None, typer.Argument(metavar="[ORG]", hidden=True)] = None,
     org: Annotated[
-        str | None, typer.Argument(help="The organization the token may see (all of it).")
+        str | None,
+        typer.Option(
+            help="The organization the token may see, all of it (may be left out when there "
+            "is only one)."
+        ),
     ] = None,
     admin: Annotated[
         bool, typer.Option("--admin", help="Every organization, and creating organizations.")
@@ -22,15 +27,16 @@ def create(
     name: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Create a token for ORG (or --admin). It is printed once, on stdout; only its hash is kept."""
+    """Create a token for an organization (or --admin). It is printed once, on stdout; only
+    its hash is kept."""
     from dpo.errors import InvalidInputError
     from dpo.resources import tokens
     from dpo.storage.db import session_scope
 
-    if admin and org is not None:
-        raise InvalidInputError("give ORG or --admin, not both")
-    if not admin and org is None:
-        raise InvalidInputError("give the organization the token is for, or --admin")
+    if admin and (org or org_arg) is not None:
+        raise InvalidInputError("give --org or --admin, not both")
+    if not admin:
+        org = the_org(org, org_arg)
     with session_scope() as s:
         token, secret = tokens.create_token(s, org_slug=org, is_admin=admin, name=name)
     if json_:

@@ -129,7 +129,7 @@ def _sync_sources(
         scope = f"of {', '.join(org_slugs)} " if org_slugs else ""
         raise ConfigError(
             f"no enabled {kind} sources {scope}to sync",
-            hint=f"add one with `dpo sources add ORG {kind} --account …`",
+            hint=f"add one with `dpo sources add {kind} --org ORG --account …`",
         )
     if shard is not None:
         pairs = [(s, o) for s, o in pairs if shard.owns(o.slug)]

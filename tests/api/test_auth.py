@@ -88,8 +88,8 @@ def test_token_use_is_noted_and_revoking_is_final(api: Api, cli: CliInvoker) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("create",), "Error: give the organization the token is for, or --admin"),
-        (("create", "acme", "--admin"), "Error: give ORG or --admin, not both"),
+        (("create", "--org", "acme", "--admin"), "Error: give --org or --admin, not both"),
+        (("create", "acme", "--admin"), "Error: give --org or --admin, not both"),
         (("create", "nope"), "Error: unknown organization 'nope'"),
         (("revoke", "99"), "Error: unknown token 99"),
     ],
