@@ -243,3 +243,38 @@ def test_the_commands_that_change_one_thing_say_what_as_json(
     cli.ok("tokens", "create", "acme")
     revoked = json.loads(cli.ok("tokens", "revoke", "1", "--json").stdout)
     assert revoked["id"] == 1 and revoked["revoked_at"] is not None
+
+
+def complete(env: dict[str, str], line: str) -> list[str]:
+    """What bash completion offers for the last word of `line`, as `dpo --install-completion`
+    sets it up (the shell runs dpo with these variables)."""
+    words = line.split(" ")
+    env = {**env, "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
+    env["_DPO_COMPLETE"] = "complete_bash"
+    dpo = str(Path(sys.executable).parent / "dpo")
+    done = subprocess.run([dpo], env=env, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.split()
+
+
+def test_shell_completion_offers_commands_options_and_organizations(
+    cli: CliInvoker, database: Database, tmp_path: Path
+) -> None:
+    for slug in ("acme", "beta", "bolt"):
+        cli.ok("orgs", "add", slug, "--name", slug, "--timezone", "UTC", "--currency", "EUR")
+    env = subprocess_env(database, tmp_path / "home")
+    if database.backend == "sqlite":
+        env["DPO_DATABASE_URL"] = database.url
+    assert complete(env, "dpo sy") == ["sync"]
+    assert complete(env, "dpo sources ad") == ["add"]
+    assert complete(env, "dpo report --o") == ["--org"]
+    assert complete(env, "dpo report --org b") == ["beta", "bolt"]
+    assert complete(env, "dpo sync demo --org ") == ["acme", "beta", "bolt"]
+    env["DPO_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"  # unreachable: no offers
+    assert complete(env, "dpo report --org ") == []
+    script = subprocess.run(
+        [str(Path(sys.executable).parent / "dpo"), "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "_DPO_COMPLETE=complete_bash" in script.stdout

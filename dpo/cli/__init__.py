@@ -16,12 +16,14 @@ def command_group(*, help: str, **settings: Any) -> typer.Typer:
     """A Typer app with dpo's defaults: plain (click) help and errors — rich's help formatter
     alone costs more start-up time than the rest of a light command."""
     return typer.Typer(
-        help=help,
-        rich_markup_mode=None,
-        pretty_exceptions_enable=False,
-        add_completion=False,
-        no_args_is_help=True,
-        **settings,
+        **{
+            "help": help,
+            "rich_markup_mode": None,
+            "pretty_exceptions_enable": False,
+            "add_completion": False,
+            "no_args_is_help": True,
+            **settings,
+        }
     )
 
 

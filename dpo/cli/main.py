@@ -127,6 +127,21 @@ PLACEHOLDERS = {
 }
 
 
+def _complete_org(ctx: Any, param: Any, incomplete: str) -> list[str]:
+    """The organizations whose slug starts with what was typed (none when the database
+    cannot be read: completion never fails)."""
+    try:
+        from dpo.config import configure
+        from dpo.resources.orgs import list_orgs
+        from dpo.storage.db import session_scope
+
+        configure(config_file=ctx.find_root().params.get("config"))
+        with session_scope() as s:
+            return [o.slug for o in list_orgs(s) if o.slug.startswith(incomplete)]
+    except Exception:
+        return []
+
+
 def _name_placeholders(command: Any) -> None:
     """Give every option that takes a value a placeholder that says what the value is; keep
     hidden arguments out of the usage line too."""
@@ -135,6 +150,8 @@ def _name_placeholders(command: Any) -> None:
     for param in command.params:
         if param.param_type_name == "argument" and param.hidden:
             param.get_usage_pieces = lambda ctx: []  # an older spelling, still understood
+        if param.name == "org":
+            param._custom_shell_complete = _complete_org  # dpo sync --org <TAB>
         if param.param_type_name != "option" or param.is_flag or param.metavar is not None:
             continue
         if getattr(param.type, "choices", None) is None:  # a choice lists its values
@@ -248,6 +265,7 @@ app = command_group(
     help="Digital Performance Optimizer: marketing data from GA4, Meta Ads and WooCommerce "
     "in one database, rolled up into KPIs.",
     context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,
 )
 
 
@@ -264,6 +282,7 @@ def root(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="TOML config file (default: $DPO_CONFIG, then the user's config dir).",
             dir_okay=False,
         ),
