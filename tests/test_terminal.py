@@ -3,14 +3,19 @@ folds, and a table that cannot fit is printed one record per block."""
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from dpo.cli import render
 from dpo.cli.main import app
-from tests.conftest import CliInvoker, Database
+from tests.conftest import CliInvoker, Database, subprocess_env
 
 CUT = re.compile(r"[\d%]…|…[\d%]|\d{4}-\d{2}…")
 
@@ -64,3 +69,50 @@ def test_no_table_cuts_a_figure_at_80_columns(acme: None, args: tuple[str, ...])
     cut = [line for line in result.stdout.splitlines() if CUT.search(line)]
     assert cut == [], "\n".join(cut)
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run dpo with stderr on a pseudo-terminal (as a person at a terminal sees it), stdout
+    piped; return the exit code, stdout and what the terminal showed, without escapes."""
+    leader, follower = pty.openpty()
+    dpo = str(Path(sys.executable).parent / "dpo")
+    process = subprocess.Popen(
+        [dpo, *args], stdout=subprocess.PIPE, stderr=follower, env={**env, "COLUMNS": "100"}
+    )
+    os.close(follower)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end closed: dpo has ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    stdout, _ = process.communicate(timeout=120)
+    os.close(leader)
+    return process.returncode, stdout.decode(), ESCAPES.sub("", shown.decode(errors="replace"))
+
+
+def test_insights_generate_shows_its_progress_on_a_terminal(
+    acme: None, database: Database, tmp_path: Path
+) -> None:
+    """Minutes of work per organization show how far they are, on a terminal only."""
+    env = subprocess_env(database, tmp_path / "home")
+    env["DPO_DATABASE_URL"] = database.url
+    code, stdout, shown = on_a_terminal(["insights", "generate"], env)
+    assert code == 0, shown
+    series = int(re.search(r"acme/insights: ok, (\d+) series", stdout)[1])  # type: ignore[index]
+    counts = re.findall(rf"acme/insights\D+(\d+)/{series}\b", shown)
+    assert counts and int(counts[-1]) == series, shown[-500:]
+    piped = subprocess.run(
+        [str(Path(sys.executable).parent / "dpo"), "insights", "generate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert piped.stderr == ""  # a pipe or cron mail gets no bar

@@ -47,7 +47,10 @@ def generate(
     from dpo.jobs.runner import overall_exit_code
     from dpo.storage.models import utcnow
 
-    results = run_insights(now=utcnow(), org_slugs=org, sensitivity=sensitivity)
+    with render.progress_bars(enabled=not quiet and not json_) as progress:
+        results = run_insights(
+            now=utcnow(), org_slugs=org, sensitivity=sensitivity, progress=progress
+        )
     render.print_job_results(results, quiet=quiet, json_=json_, unit="series")
     raise typer.Exit(overall_exit_code(results))
 

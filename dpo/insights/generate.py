@@ -73,9 +73,15 @@ class Window:
 
 
 def generate_org(
-    engine: Engine, org_id: int, *, now: datetime, settings: InsightsSettings
+    engine: Engine,
+    org_id: int,
+    *,
+    now: datetime,
+    settings: InsightsSettings,
+    advance: Callable[[int, int], None] | None = None,
 ) -> GenerateOutcome:
-    """Find, word and save one organization's insights, in one transaction."""
+    """Find, word and save one organization's insights, in one transaction; `advance` is told
+    (series judged, series) as the detector goes."""
     from dpo.insights import recommend, trends
 
     outcome = GenerateOutcome()
@@ -88,7 +94,9 @@ def generate_org(
         config = DetectorConfig(sensitivity=settings.sensitivity)
         hourly, daily = load(conn, org, window)
         outcome.series = len(hourly.series) + len(daily.series)
-        outcome.drafts, outcome.unjudged = find_anomalies(org, window, hourly, daily, config)
+        outcome.drafts, outcome.unjudged = find_anomalies(
+            org, window, hourly, daily, config, advance=advance
+        )
         outcome.drafts += trends.trend_drafts(org, daily, window.last_day)
         outcome.drafts += recommend.recommendations(org, daily, hourly)
         outcome.drafts += goal_risks(session, org, now=now)
@@ -145,6 +153,8 @@ def find_anomalies(
     hourly: series.OrgSeries,
     daily: series.OrgSeries,
     config: DetectorConfig,
+    *,
+    advance: Callable[[int, int], None] | None = None,
 ) -> tuple[list[InsightDraft], int]:
     """Anomaly and data-quality drafts (one per incident reported in the window), and how
     many series have too little history to be judged yet."""
@@ -152,8 +162,17 @@ def find_anomalies(
     def day(i: int) -> datetime:
         return localdays.day_start(window.first_day + timedelta(days=i), window.tz)
 
-    hourly_found, hourly_unjudged = _scan(hourly, config, lambda i: _hour(hourly, i))
-    daily_found, daily_unjudged = _scan(daily, config, day)
+    total = len(hourly.series) + len(daily.series)
+    judged = 0
+
+    def tick() -> None:
+        nonlocal judged
+        judged += 1
+        if advance is not None:
+            advance(judged, total)
+
+    hourly_found, hourly_unjudged = _scan(hourly, config, lambda i: _hour(hourly, i), tick)
+    daily_found, daily_unjudged = _scan(daily, config, day, tick)
     recent = [f for f in hourly_found + daily_found if f.end > window.report_from]
     money = org_money(daily, org.currency, window.tz)
     drafts = [d for inc in incidents.group(recent) if (d := incidents.draft(inc, money))]
@@ -165,12 +184,17 @@ def _hour(data: series.OrgSeries, position: int) -> datetime:
 
 
 def _scan(
-    data: series.OrgSeries, config: DetectorConfig, moment: Callable[[int], datetime]
+    data: series.OrgSeries,
+    config: DetectorConfig,
+    moment: Callable[[int], datetime],
+    tick: Callable[[], None],
 ) -> tuple[list[Finding], int]:
-    """The findings of every series, and how many series could not be judged yet."""
+    """The findings of every series, and how many series could not be judged yet; `tick`
+    after each series."""
     out: list[Finding] = []
     unjudged = 0
     for s in data.series:
+        tick()
         scores = detect(
             Series(s.values, data.grid.slots, data.grid.days, data.grain, s.is_log, s.volume),
             config,

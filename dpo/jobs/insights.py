@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from dpo.jobs.aggregate import refresh_rollups
@@ -11,6 +11,8 @@ from dpo.settings import get_settings
 from dpo.storage.db import ready_engine
 from dpo.vocab import Grain
 
+Advance = Callable[[int, int], None]
+
 
 def run_insights(
     *,
@@ -18,8 +20,11 @@ def run_insights(
     org_slugs: Sequence[str] | None = None,
     sensitivity: float | None = None,
     report_days: int | None = None,
+    progress: Callable[[str], Callable[[int, int], None]] | None = None,
 ) -> list[JobResult]:
-    """Generate every organization's insights, one job each, after refreshing its rollups."""
+    """Generate every organization's insights, one job each, after refreshing its rollups.
+
+    `progress(label)` gives a job's progress callback, told (series judged, series)."""
     from dpo.insights.generate import generate_org
 
     engine = ready_engine()
@@ -40,8 +45,10 @@ def run_insights(
             org_id=org.id,
         )
 
-        def body(org_id: int = org.id) -> Work:
-            outcome = generate_org(engine, org_id, now=now, settings=settings)
+        advance = progress(target.label) if progress else None
+
+        def body(org_id: int = org.id, advance: Advance | None = advance) -> Work:
+            outcome = generate_org(engine, org_id, now=now, settings=settings, advance=advance)
             saved = outcome.saved
             message = (
                 f"{len(outcome.drafts)} insights: {saved.created} new, {saved.updated} "
