@@ -155,3 +155,23 @@ def test_the_demo_creates_its_schema_in_an_empty_postgresql_database(
     assert "Schema created at" in first.stdout
     assert "Created organization 'demo'" in first.stdout
     assert "Schema" not in cli.ok("demo", "--days", "3").stdout
+
+
+def test_demo_json_is_one_object_with_the_jobs_incidents_and_report(
+    cli: CliInvoker, database: Database
+) -> None:
+    result = cli.ok("demo", "--days", "20", "--json")
+    out = json.loads(result.stdout)  # stdout holds the object and nothing else
+    assert (out["org"], out["created"], out["days"]) == ("demo", True, 20)
+    assert [s["status"] for s in out["syncs"]] == ["ok", "ok", "ok"]
+    assert sum(s["rows_written"] for s in out["syncs"]) == database.scalar(
+        "SELECT count(*) FROM fact"
+    )
+    assert {r["label"] for r in out["rollups"]} == {"demo/hourly", "demo/daily"}
+    assert out["incidents"] and all(
+        set(i) == {"kind", "profile", "start", "end", "description", "found"}
+        for i in out["incidents"]
+    )
+    assert out["report"]["org"] == "demo" and out["report"]["totals"]["orders"] > 0
+    again = json.loads(cli.ok("demo", "--days", "20", "--json").stdout)
+    assert again["created"] is False

@@ -19,6 +19,9 @@ Try next:
 
 def demo(
     days: Annotated[int, typer.Option(min=1, max=730, help="Days of history to generate.")] = 90,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object of what was done, nothing else.")
+    ] = False,
 ) -> None:
     """Create a demo organization with demo GA, Meta and Woo sources, sync DAYS and report."""
     from dpo.cli import report_view
@@ -28,11 +31,23 @@ def demo(
     from dpo.storage.db import get_engine, safe_url, upgrade
     from dpo.storage.models import utcnow
 
-    typer.echo(f"Database: {safe_url(get_settings().effective_database_url)}")
+    database = safe_url(get_settings().effective_database_url)
     before, after = upgrade(get_engine())  # a demo may create (or upgrade) its schema
+    now = utcnow()
+    if json_:
+        run = run_demo(now=now, days=days)
+        render.print_json(
+            {
+                "database": database,
+                "schema": {"before": before, "after": after},
+                **_as_dict(run),
+                "report": demo_report(now=now, days=run.days).as_dict(),
+            }
+        )
+        raise typer.Exit(overall_exit_code(run.results + run.rollups + run.insights))
+    typer.echo(f"Database: {database}")
     if before != after:
         typer.echo(f"Schema {'created' if before is None else 'upgraded'} at {after}.")
-    now = utcnow()
     with render.progress_bars(enabled=True) as bars:
         run = run_demo(now=now, days=days, progress=bars, aggregate_progress=bars)
     verb = "Created" if run.created else "Reused"
@@ -65,3 +80,28 @@ def demo(
 
 def _found(match: Any) -> str:
     return "missed" if match is None else f"#{match.id} {match.severity}: {match.title}"
+
+
+def _as_dict(run: Any) -> dict[str, Any]:
+    """What `dpo demo --json` says of the run: its jobs, and each injected incident with the
+    insight that found it (null when missed)."""
+    return {
+        "org": run.org,
+        "created": run.created,
+        "days": run.days,
+        "syncs": [r.__dict__ for r in run.results],
+        "rollups": [r.__dict__ for r in run.rollups],
+        "insights": [r.__dict__ for r in run.insights],
+        "incidents": [
+            {
+                "kind": i.kind,
+                "profile": i.profile,
+                "start": i.start,
+                "end": i.end,
+                "description": i.description,
+                "found": match,
+            }
+            for i, match in run.found
+        ],
+        "other_anomalies": run.others,
+    }
