@@ -116,3 +116,14 @@ def test_insights_generate_shows_its_progress_on_a_terminal(
         check=True,
     )
     assert piped.stderr == ""  # a pipe or cron mail gets no bar
+
+
+def test_goals_progress_shows_its_progress_on_a_terminal(
+    acme: None, database: Database, tmp_path: Path
+) -> None:
+    env = subprocess_env(database, tmp_path / "home")
+    env["DPO_DATABASE_URL"] = database.url
+    code, stdout, shown = on_a_terminal(["goals", "progress"], env)
+    assert code == 0, shown
+    assert re.findall(r"goals\D+(\d+/\d+)", shown)[-1] == "2/2", shown[-500:]
+    assert "Goal progress" in stdout

@@ -181,8 +181,9 @@ def progress(
     from dpo.storage.db import session_scope
     from dpo.storage.models import utcnow
 
-    with session_scope() as s:
-        items = pacing.progress(s, org_slug=org, now=utcnow())
+    with session_scope() as s, render.progress_bars(enabled=not json_) as bars:
+        advance = bars("goals") if bars else None
+        items = pacing.progress(s, org_slug=org, now=utcnow(), advance=advance)
     if json_:
         render.print_json(items)
         return

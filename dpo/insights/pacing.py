@@ -20,6 +20,7 @@ the ratio the remaining days must achieve for the period to end on target.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,17 +76,27 @@ class GoalProgress(SQLModel):
     note: str = ""
 
 
-def progress(session: Session, *, org_slug: str | None = None, now: datetime) -> list[GoalProgress]:
-    """Progress of every goal (of one organization), by organization then id."""
+def progress(
+    session: Session,
+    *,
+    org_slug: str | None = None,
+    now: datetime,
+    advance: Callable[[int, int], None] | None = None,
+) -> list[GoalProgress]:
+    """Progress of every goal (of one organization), by organization then id; `advance` is
+    told (goals done, goals) as it goes."""
     query = select(Goal, Organization).join(Organization).order_by(Organization.slug, col(Goal.id))
     if org_slug is not None:
         query = query.where(Goal.org_id == get_org(session, org_slug).id)
     conn = session.connection()
     forecasts = Forecasts()  # goals of one KPI and period share their series: fit each once
-    return [
-        goal_progress(conn, goal, org, now=now, forecasts=forecasts)
-        for goal, org in session.exec(query)
-    ]
+    goals = list(session.exec(query))
+    done = []
+    for goal, org in goals:
+        done.append(goal_progress(conn, goal, org, now=now, forecasts=forecasts))
+        if advance is not None:
+            advance(len(done), len(goals))
+    return done
 
 
 class Forecasts:
