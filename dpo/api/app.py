@@ -25,7 +25,7 @@ MIN_JWT_SECRET = 32  # HS256 with a shorter secret can be brute-forced offline
 DESCRIPTION = """
 The dpo dashboard API: KPIs, charts, channels, insights and goals of your organizations.
 
-Every route but `/health` needs `Authorization: Bearer <token>` (`dpo tokens create ORG` or
+Every route but `/health` needs `Authorization: Bearer <token>` (`dpo tokens create --org ORG` or
 `--admin`). A token of one organization sees only that organization: anything of another is
 answered like something that does not exist (404). Errors are `{"detail": …}`.
 """

@@ -108,7 +108,7 @@ def list_(
             )
             for g in items
         ],
-        empty="No goals yet: add one with `dpo goals add ORG --kpi revenue --target 50000`.",
+        empty="No goals yet: add one with `dpo goals add --org ORG --kpi revenue --target 50000`.",
     )
 
 
@@ -203,7 +203,7 @@ def progress(
             )
             for g in items
         ],
-        empty="No goals yet: add one with `dpo goals add ORG --kpi revenue --target 50000`.",
+        empty="No goals yet: add one with `dpo goals add --org ORG --kpi revenue --target 50000`.",
     )
 
 

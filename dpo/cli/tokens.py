@@ -77,7 +77,7 @@ def list_(json_: JsonOpt = False) -> None:
             )
             for t in items
         ],
-        empty="No tokens yet: create one with `dpo tokens create ORG` or `--admin`.",
+        empty="No tokens yet: create one with `dpo tokens create --org ORG` or `--admin`.",
     )
 
 

@@ -29,7 +29,7 @@ async function api(path) {
     headers: { Authorization: `Bearer ${token}` },
     cache: "no-store",
   });
-  if (res.status === 401) throw new Refused("The token was refused: check it, or create one with `dpo tokens create ORG`.");
+  if (res.status === 401) throw new Refused("The token was refused: check it, or create one with `dpo tokens create --org ORG`.");
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(typeof body.detail === "string" ? body.detail : `HTTP ${res.status}`);
   return body;
