@@ -12,10 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from dpo import __version__
 from dpo.api import errors
 from dpo.api.background import BackgroundJobs
+from dpo.api.cache import ResponseCache
 from dpo.api.deps import ApiConfig
 from dpo.api.metrics import Metrics
 from dpo.api.middleware import RequestMiddleware
-from dpo.api.routes import analytics, goals, health, jobs, metrics, organizations, page, sync
+from dpo.api.routes import (
+    analytics,
+    docs,
+    goals,
+    health,
+    jobs,
+    metrics,
+    organizations,
+    page,
+    sync,
+)
 from dpo.errors import ConfigError
 from dpo.resources.sources import resolve_secret
 from dpo.settings import ApiSettings, get_settings
@@ -66,7 +77,7 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
         title="dpo",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by `routes.docs`, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=_lifespan,
@@ -74,10 +85,12 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.metrics = Metrics()
     app.state.jobs = BackgroundJobs()
+    app.state.cache = ResponseCache()
     errors.install(app)
-    for module in (health, metrics, organizations, analytics, goals, sync, jobs, page):
+    for module in (health, metrics, organizations, analytics, goals, sync, jobs, page, docs):
         app.include_router(module.router)
     app.mount("/static", page.static_files(), name="static")
+    app.mount(docs.ASSETS, docs.assets(), name="docs-assets")
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

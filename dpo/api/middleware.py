@@ -56,7 +56,7 @@ class RequestMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in _SAFETY_HEADERS:
                     headers.raw.append((name, value))
-                if scope["path"].startswith("/api/"):
+                if scope["path"].startswith("/api/") and "cache-control" not in headers:
                     headers["cache-control"] = "no-store"  # data for one token's eyes
             await send(message)
 

@@ -123,6 +123,22 @@ class AggState(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False)
 
 
+class OrgVersion(SQLModel, table=True):
+    """A counter per organization that database triggers raise whenever what its reports and
+    dashboard show can have changed: new facts (`fact_change`), a rollup run (`agg_state`),
+    goals, insights, sources, data-quality flags, the organization's settings.
+
+    `dpo serve` answers from memory while it is unchanged (every process and every worker
+    reads the same row). No foreign key: a removed organization's triggers may still raise
+    it while the cascade runs.
+    """
+
+    __tablename__ = "org_version"
+
+    org_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
 # --- sync state and job history ---------------------------------------------------------------
 
 

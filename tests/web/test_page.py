@@ -100,3 +100,22 @@ def test_one_organizations_token_never_shows_another(browser: Any, served: Serve
     options = [o.text_content() for o in page.query_selector_all("#org option")]
     assert options == ["Beta (beta)"]
     assert "Acme" not in page.content()
+
+
+def test_the_api_docs_render_with_no_network(browser: Any, served: Server) -> None:
+    """Swagger UI at /docs, with every request off this server refused (as offline)."""
+    page = browser.new_page()
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(served.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(served.url + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert "/api/analytics/dashboard/{org}" in page.text_content(".swagger-ui")
+    assert elsewhere == []

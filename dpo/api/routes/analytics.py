@@ -6,9 +6,10 @@ import threading
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from sqlmodel import Session
 
+from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
 from dpo.api.dashboard import render_dashboard
 from dpo.api.deps import OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
@@ -63,30 +64,47 @@ def _request(
     return parse_request(days=days, since=since, until=until, by=by, compare=compare.value)
 
 
-@router.get("/dashboard/{org}", responses=responses(401, 404, 422))
+CACHED = {**NOT_MODIFIED, **responses(401, 404, 422)}
+
+
+@router.get("/dashboard/{org}", response_model=DashboardOut, responses=CACHED)
 def dashboard(
     *,
+    request: Request,
     org: OrgDep,
     session: SessionDep,
     days: Days = None,
     since: Since = None,
     until: Until = None,
     compare: Compare = CompareTo.previous,
-) -> DashboardOut:
+) -> Response:
     """KPI tiles (value, change, daily trend), charts, channels, campaigns and open insights.
 
-    The numbers are those of `dpo report --json` for the same period.
+    The numbers are those of `dpo report --json` for the same period. Answered from memory
+    while the organization's data is unchanged; `ETag`/`If-None-Match` give 304.
     """
-    request = _request(days, since, until, compare, by="channel")
-    warnings = _fresh_rollups(session, org.slug)
-    report = build_report(session, org.slug, request, now=utcnow())
-    insights = list_insights(session, org_slug=org.slug, status=InsightStatus.open, limit=20)
-    return render_dashboard(report, insights, warnings=warnings)
+    asked = _request(days, since, until, compare, by="channel")
+    warnings: list[str] = []
+
+    def compute() -> Computed:
+        report = build_report(session, org.slug, asked, now=utcnow())
+        insights = list_insights(session, org_slug=org.slug, status=InsightStatus.open, limit=20)
+        return Computed(render_dashboard(report, insights, warnings=warnings), keep=not warnings)
+
+    return response_cache(request).answer(
+        request,
+        session,
+        org,
+        question(request),
+        compute,
+        before=lambda: warnings.extend(_fresh_rollups(session, org.slug)),
+    )
 
 
-@router.get("/channel/{channel}", responses=responses(401, 404, 422))
+@router.get("/channel/{channel}", response_model=ChannelOut, responses=CACHED)
 def channel(
     *,
+    request: Request,
     channel: str,
     org: OrgDep,
     session: SessionDep,
@@ -94,28 +112,45 @@ def channel(
     since: Since = None,
     until: Until = None,
     compare: Compare = CompareTo.previous,
-) -> ChannelOut:
+) -> Response:
     """One channel of an organization (`?org=`): KPIs compared, per day, and its campaigns."""
-    request = _request(days, since, until, compare, by="channel")
-    _fresh_rollups(session, org.slug)
-    data = build_channel_report(session, org.slug, channel, request, now=utcnow())
-    return ChannelOut.model_validate(data.as_dict())
+    asked = _request(days, since, until, compare, by="channel")
+    warnings: list[str] = []
+
+    def compute() -> Computed:
+        data = build_channel_report(session, org.slug, channel, asked, now=utcnow())
+        return Computed(ChannelOut.model_validate(data.as_dict()), keep=not warnings)
+
+    return response_cache(request).answer(
+        request,
+        session,
+        org,
+        question(request),
+        compute,
+        before=lambda: warnings.extend(_fresh_rollups(session, org.slug)),
+    )
 
 
-@router.get("/insights/{org}", responses=responses(401, 404, 422))
+@router.get("/insights/{org}", response_model=list[InsightPublic], responses=CACHED)
 def insights(
     *,
+    request: Request,
     org: OrgDep,
     session: SessionDep,
     status: InsightStatus | None = None,
     severity: Severity | None = None,
     kind: InsightKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[InsightPublic]:
+) -> Response:
     """The organization's stored insights, most severe and most recent first."""
-    return list_insights(
-        session, org_slug=org.slug, status=status, severity=severity, kind=kind, limit=limit
-    )
+
+    def compute() -> Computed:
+        found = list_insights(
+            session, org_slug=org.slug, status=status, severity=severity, kind=kind, limit=limit
+        )
+        return Computed(found)
+
+    return response_cache(request).answer(request, session, org, question(request), compute)
 
 
 @router.post("/aggregate", responses=responses(401, 404, 409, 422))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
 from dpo.api.deps import GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import GoalCreateRequest, GoalOut
@@ -20,11 +21,19 @@ def _out(goal: GoalPublic) -> GoalOut:
     return GoalOut.model_validate(goal.model_dump())
 
 
-@router.get("/{org}/progress", responses=responses(401, 404))
-def goals_progress(org: OrgDep, session: SessionDep) -> list[GoalProgress]:
+@router.get(
+    "/{org}/progress",
+    response_model=list[GoalProgress],
+    responses={**NOT_MODIFIED, **responses(401, 404)},
+)
+def goals_progress(request: Request, org: OrgDep, session: SessionDep) -> Response:
     """Where each goal stands: actual so far, expected by now, forecast, chance, needed per day
     (as `dpo goals progress`)."""
-    return pacing.progress(session, org_slug=org.slug, now=utcnow())
+
+    def compute() -> Computed:
+        return Computed(pacing.progress(session, org_slug=org.slug, now=utcnow()))
+
+    return response_cache(request).answer(request, session, org, question(request), compute)
 
 
 @router.get("/{org}", responses=responses(401, 404))
