@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dpo import __version__
 from dpo.api import errors
+from dpo.api.access import AccessCache
 from dpo.api.background import BackgroundJobs
 from dpo.api.cache import ResponseCache
 from dpo.api.deps import ApiConfig
@@ -86,6 +87,7 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.jobs = BackgroundJobs()
     app.state.cache = ResponseCache()
+    app.state.access = AccessCache()
     errors.install(app)
     for module in (health, metrics, organizations, analytics, goals, sync, jobs, page, docs):
         app.include_router(module.router)

@@ -25,9 +25,13 @@ import sqlalchemy as sa
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
 
-from dpo.storage.models import Organization, OrgVersion
+from dpo.storage import models
+from dpo.storage.db import session_scope
+from dpo.storage.deadline import deadline
+from dpo.storage.models import OrgVersion
 
 CACHE_CONTROL = "private, no-cache"  # may be kept, but asked again (cheaply) every time
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -62,19 +66,21 @@ class ResponseCache:
     def answer(
         self,
         request: Request,
-        session: Session,
-        org: Organization,
+        credentials: HTTPAuthorizationCredentials | None,
+        slug: str,
         question: Hashable,
-        compute: Callable[[], Computed],
+        compute: Callable[[Session], Computed],
         *,
-        before: Callable[[], None] | None = None,
+        before: Callable[[Session], None] | None = None,
     ) -> Response:
-        """The answer to `question` about `org`: 304 when the client holds it, from memory
-        when unchanged, else computed (after `before`, which may change the data, as bringing
+        """The answer to `question` about organization `slug`, for whoever `credentials` name
+        (401 and 404 as on every route): 304 when the client holds it, from memory when
+        unchanged, else computed (after `before`, which may change the data, as bringing
         rollups up to date does) and kept."""
-        assert org.id is not None
-        key = (org.id, _local_today(org), question)
-        version = data_version(session, org.id)
+        access = request.app.state.access.resolve(request, credentials, slug)
+        org = access.org
+        key = (org.id, _local_today(org.timezone), question)
+        version = access.version
         etag = _etag(org.id, version, key)
         if _client_holds(request, etag):
             self.not_modified += 1
@@ -86,12 +92,14 @@ class ResponseCache:
                 self.hits += 1
                 return _response(entry.body, entry.etag)
         self.misses += 1
-        if before is not None:
-            before()
-            version = data_version(session, org.id)  # read before computing: never newer
-            etag = _etag(org.id, version, key)
-        computed = compute()
-        body = bytes(JSONResponse(jsonable_encoder(computed.value)).body)
+        config = request.app.state.config
+        with session_scope() as session, deadline(session, config.request_seconds):
+            if before is not None:
+                before(session)
+                version = data_version(session, org.id)  # read before computing: never newer
+                etag = _etag(org.id, version, key)
+            computed = compute(session)
+            body = bytes(JSONResponse(jsonable_encoder(computed.value)).body)
         if not computed.keep:
             no_store = {"Cache-Control": "no-store"}
             return Response(body, media_type="application/json", headers=no_store)
@@ -116,10 +124,8 @@ def data_version(session: Session, org_id: int) -> int:
     return int(found or 0)
 
 
-def _local_today(org: Organization) -> str:
-    from dpo.storage.models import utcnow
-
-    return utcnow().astimezone(ZoneInfo(org.timezone)).date().isoformat()
+def _local_today(timezone: str) -> str:
+    return models.utcnow().astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 def _etag(org_id: int, version: int, key: Hashable) -> str:

@@ -54,10 +54,10 @@ bearer = HTTPBearer(
 )
 
 
-def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def get_principal(request: Request, credentials: Credentials) -> Principal:
     """Who is calling, from `Authorization: Bearer …`; 401 without a valid token.
 
     Its own short transaction: noting when a token was last used must not hold a write lock

@@ -129,3 +129,45 @@ def test_the_answer_moves_with_the_organizations_date(
 
 def tile(board: dict[str, Any], name: str) -> float:
     return float(next(t["value"] for t in board["kpis"] if t["name"] == name))
+
+
+def test_a_revoked_token_is_refused_at_once_on_a_route_answered_from_memory(synced: Api) -> None:
+    assert synced.get(BOARD).status_code == 200
+    assert synced.get(BOARD).status_code == 200  # the token and the answer are known now
+    token_id = synced.db.scalar("SELECT id FROM api_token WHERE org_id IS NOT NULL ORDER BY id")
+    synced.cli.ok("tokens", "revoke", str(token_id))
+    refused = synced.get(BOARD)
+    assert refused.status_code == 401
+    assert synced.get(BOARD, headers={"If-None-Match": "*"}).status_code == 401
+
+
+def test_a_token_known_from_memory_still_sees_only_its_organization(synced: Api) -> None:
+    assert synced.get(BOARD).status_code == 200
+    synced.get("/api/analytics/dashboard/beta?days=7", who="beta")  # beta known as well
+    other = synced.get("/api/analytics/dashboard/beta?days=7")  # acme's token
+    assert (other.status_code, other.json()) == (404, {"detail": "unknown organization 'beta'"})
+
+
+def test_a_removed_organization_is_unknown_at_once(synced: Api) -> None:
+    url = "/api/goals/beta/progress"
+    assert synced.get(url, who="admin").status_code == 200
+    synced.cli.ok("orgs", "remove", "beta", "--yes")
+    assert synced.get(url, who="admin").status_code == 404
+
+
+def test_a_tokens_last_use_is_still_written_once_a_minute(
+    synced: Api, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("dpo.api.deps.utcnow", clock.now)
+
+    def last_used() -> Any:
+        return synced.db.scalar(
+            "SELECT last_used_at FROM api_token WHERE org_id IS NOT NULL ORDER BY id"
+        )
+
+    synced.get(BOARD)
+    first = last_used()
+    assert first is not None
+    clock.advance(minutes=2)
+    synced.get(BOARD)
+    assert str(last_used()) > str(first)

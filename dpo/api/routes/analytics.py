@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
 from dpo.api.dashboard import render_dashboard
-from dpo.api.deps import OrgDep, PrincipalDep, SessionDep, org_for
+from dpo.api.deps import Credentials, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
 from dpo.errors import DpoError, LockHeldError
@@ -71,8 +71,8 @@ CACHED = {**NOT_MODIFIED, **responses(401, 404, 422)}
 def dashboard(
     *,
     request: Request,
-    org: OrgDep,
-    session: SessionDep,
+    org: str,
+    credentials: Credentials,
     days: Days = None,
     since: Since = None,
     until: Until = None,
@@ -86,18 +86,18 @@ def dashboard(
     asked = _request(days, since, until, compare, by="channel")
     warnings: list[str] = []
 
-    def compute() -> Computed:
-        report = build_report(session, org.slug, asked, now=utcnow())
-        insights = list_insights(session, org_slug=org.slug, status=InsightStatus.open, limit=20)
+    def compute(session: Session) -> Computed:
+        report = build_report(session, org, asked, now=utcnow())
+        insights = list_insights(session, org_slug=org, status=InsightStatus.open, limit=20)
         return Computed(render_dashboard(report, insights, warnings=warnings), keep=not warnings)
 
     return response_cache(request).answer(
         request,
-        session,
+        credentials,
         org,
         question(request),
         compute,
-        before=lambda: warnings.extend(_fresh_rollups(session, org.slug)),
+        before=lambda session: warnings.extend(_fresh_rollups(session, org)),
     )
 
 
@@ -106,8 +106,8 @@ def channel(
     *,
     request: Request,
     channel: str,
-    org: OrgDep,
-    session: SessionDep,
+    org: str,
+    credentials: Credentials,
     days: Days = None,
     since: Since = None,
     until: Until = None,
@@ -117,17 +117,17 @@ def channel(
     asked = _request(days, since, until, compare, by="channel")
     warnings: list[str] = []
 
-    def compute() -> Computed:
-        data = build_channel_report(session, org.slug, channel, asked, now=utcnow())
+    def compute(session: Session) -> Computed:
+        data = build_channel_report(session, org, channel, asked, now=utcnow())
         return Computed(ChannelOut.model_validate(data.as_dict()), keep=not warnings)
 
     return response_cache(request).answer(
         request,
-        session,
+        credentials,
         org,
         question(request),
         compute,
-        before=lambda: warnings.extend(_fresh_rollups(session, org.slug)),
+        before=lambda session: warnings.extend(_fresh_rollups(session, org)),
     )
 
 
@@ -135,8 +135,8 @@ def channel(
 def insights(
     *,
     request: Request,
-    org: OrgDep,
-    session: SessionDep,
+    org: str,
+    credentials: Credentials,
     status: InsightStatus | None = None,
     severity: Severity | None = None,
     kind: InsightKind | None = None,
@@ -144,13 +144,13 @@ def insights(
 ) -> Response:
     """The organization's stored insights, most severe and most recent first."""
 
-    def compute() -> Computed:
+    def compute(session: Session) -> Computed:
         found = list_insights(
-            session, org_slug=org.slug, status=status, severity=severity, kind=kind, limit=limit
+            session, org_slug=org, status=status, severity=severity, kind=kind, limit=limit
         )
         return Computed(found)
 
-    return response_cache(request).answer(request, session, org, question(request), compute)
+    return response_cache(request).answer(request, credentials, org, question(request), compute)
 
 
 @router.post("/aggregate", responses=responses(401, 404, 409, 422))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
-from dpo.api.deps import GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
+from dpo.api.deps import Credentials, GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import GoalCreateRequest, GoalOut
 from dpo.insights import pacing
@@ -26,14 +27,14 @@ def _out(goal: GoalPublic) -> GoalOut:
     response_model=list[GoalProgress],
     responses={**NOT_MODIFIED, **responses(401, 404)},
 )
-def goals_progress(request: Request, org: OrgDep, session: SessionDep) -> Response:
+def goals_progress(request: Request, org: str, credentials: Credentials) -> Response:
     """Where each goal stands: actual so far, expected by now, forecast, chance, needed per day
     (as `dpo goals progress`)."""
 
-    def compute() -> Computed:
-        return Computed(pacing.progress(session, org_slug=org.slug, now=utcnow()))
+    def compute(session: Session) -> Computed:
+        return Computed(pacing.progress(session, org_slug=org, now=utcnow()))
 
-    return response_cache(request).answer(request, session, org, question(request), compute)
+    return response_cache(request).answer(request, credentials, org, question(request), compute)
 
 
 @router.get("/{org}", responses=responses(401, 404))
