@@ -66,6 +66,20 @@ class ReportBy(StrEnum):
     source = "source"
 
 
+class TokenRole(StrEnum):
+    """What an organization's API token may do there: read; also change goals, acknowledge
+    insights, start syncs and rollups (editor); also change the organization (admin)."""
+
+    viewer = "viewer"
+    editor = "editor"
+    admin = "admin"
+
+    def allows(self, needed: TokenRole) -> bool:
+        """True when this role may do what `needed` may."""
+        order = list(TokenRole)
+        return order.index(self) >= order.index(needed)
+
+
 class CompareTo(StrEnum):
     previous = "previous"
     yoy = "yoy"

@@ -71,13 +71,16 @@ class ResponseCache:
         question: Hashable,
         compute: Callable[[Session], Computed],
         *,
+        check: Callable[[], object] | None = None,
         before: Callable[[Session], None] | None = None,
     ) -> Response:
         """The answer to `question` about organization `slug`, for whoever `credentials` name
-        (401 and 404 as on every route): 304 when the client holds it, from memory when
-        unchanged, else computed (after `before`, which may change the data, as bringing
-        rollups up to date does) and kept."""
+        (401 and 404 as on every route; then `check` may refuse the question): 304 when the
+        client holds it, from memory when unchanged, else computed (after `before`, which may
+        change the data, as bringing rollups up to date does) and kept."""
         access = request.app.state.access.resolve(request, credentials, slug)
+        if check is not None:
+            check()
         org = access.org
         key = (org.id, _local_today(org.timezone), question)
         version = access.version

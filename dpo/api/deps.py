@@ -7,7 +7,7 @@ learns that other organizations, goals or job runs exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,6 +23,7 @@ from dpo.storage.db import session_scope
 from dpo.storage.deadline import deadline
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.validation import MAX_ID
+from dpo.vocab import TokenRole
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,23 @@ def require_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def _role(needed: TokenRole) -> Callable[[Principal], Principal]:
+    def require(principal: PrincipalDep) -> Principal:
+        if not principal.may(needed):
+            raise ForbiddenError(
+                f"this needs an {needed.value} token (this one is a {principal.role.value}'s)",
+                hint=f"create one with `dpo tokens create --org ORG --role {needed.value}`",
+            )
+        return principal
+
+    require.__doc__ = f"The caller, who must hold a token of role {needed.value} or more (403)."
+    return require
+
+
+EditorDep = Annotated[Principal, Depends(_role(TokenRole.editor))]
+OrgAdminDep = Annotated[Principal, Depends(_role(TokenRole.admin))]
 
 
 def org_for(session: Session, principal: Principal, slug: str) -> Organization:

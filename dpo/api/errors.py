@@ -49,7 +49,7 @@ _STATUS: tuple[tuple[type[DpoError], int], ...] = (
 
 _DESCRIPTIONS = {
     401: "No token, or an unknown, expired or revoked one",
-    403: "The token may not do this (admin only)",
+    403: "The token may not do this (its role, or admin only)",
     404: "Unknown — or not visible with this token",
     409: "Already exists, or already running",
     422: "Invalid input",

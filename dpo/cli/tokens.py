@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from dpo.cli import command_group, render, the_org
+from dpo.vocab import TokenRole
 
 app = command_group(help="API tokens for `dpo serve`: one organization's, or admin.")
 
@@ -24,6 +25,13 @@ def create(
     admin: Annotated[
         bool, typer.Option("--admin", help="Every organization, and creating organizations.")
     ] = False,
+    role: Annotated[
+        TokenRole | None,
+        typer.Option(
+            help="viewer reads; editor also edits goals, acknowledges insights, starts syncs; "
+            "admin also changes the organization (default: viewer)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -35,14 +43,18 @@ def create(
 
     if admin and (org or org_arg) is not None:
         raise InvalidInputError("give --org or --admin, not both")
+    if admin and role is not None:
+        raise InvalidInputError("an --admin token may do everything: it takes no --role")
     if not admin:
         org = the_org(org, org_arg)
     with session_scope() as s:
-        token, secret = tokens.create_token(s, org_slug=org, is_admin=admin, name=name)
+        token, secret = tokens.create_token(
+            s, org_slug=org, is_admin=admin, name=name, role=role or TokenRole.viewer
+        )
     if json_:
         render.print_json({**token.model_dump(), "token": secret})
         return
-    scope = "admin" if token.is_admin else f"organization {token.org}"
+    scope = "admin" if token.is_admin else f"organization {token.org}, {token.role}"
     typer.echo(
         f"Created token #{token.id} ({token.prefix}…, {scope}). "
         "Store it now: it is not shown again.",
@@ -70,7 +82,7 @@ def list_(json_: JsonOpt = False) -> None:
                 t.id,
                 f"{t.prefix}…",
                 t.name,
-                "admin" if t.is_admin else t.org,
+                "admin" if t.is_admin else f"{t.org} ({t.role})",
                 t.created_at,
                 t.last_used_at,
                 t.revoked_at,

@@ -22,6 +22,9 @@ from dpo.errors import InvalidInputError, NotAuthenticatedError, NotFoundError
 from dpo.resources.orgs import get_org
 from dpo.storage.models import ApiToken, Organization
 from dpo.validation import check_text, is_id
+from dpo.vocab import TokenRole
+
+ROLES = frozenset(r.value for r in TokenRole)
 
 TOKEN_PREFIX = "dpo_"
 PREFIX_LENGTH = 12  # "dpo_" and 8 random characters: enough to tell tokens apart, no more
@@ -39,6 +42,11 @@ class Principal:
     org_id: int | None = None
     org_slug: str | None = None
     token_id: int | None = None
+    role: TokenRole = TokenRole.admin  # within its organization (an admin's: all)
+
+    def may(self, needed: TokenRole) -> bool:
+        """True when this principal may do what `needed` may (an admin may do anything)."""
+        return self.is_admin or self.role.allows(needed)
 
     def __post_init__(self) -> None:
         # Exactly one of "admin" and "an organization": never a token that sees nothing or all.
@@ -51,6 +59,7 @@ class TokenPublic(SQLModel):
     name: str
     org: str | None
     is_admin: bool
+    role: str
     prefix: str
     created_at: datetime
     last_used_at: datetime | None
@@ -63,11 +72,19 @@ def hash_token(token: str) -> str:
 
 
 def create_token(
-    session: Session, *, org_slug: str | None, is_admin: bool = False, name: str | None = None
+    session: Session,
+    *,
+    org_slug: str | None,
+    is_admin: bool = False,
+    name: str | None = None,
+    role: TokenRole = TokenRole.viewer,
 ) -> tuple[TokenPublic, str]:
-    """A new token for an organization (or an admin token); returns it and its secret."""
+    """A new token for an organization, with `role` there (or an admin token); returns it and
+    its secret."""
     if is_admin == (org_slug is not None):
         raise InvalidInputError("give an organization or --admin (exactly one)")
+    if is_admin:
+        role = TokenRole.admin
     org = get_org(session, org_slug) if org_slug is not None else None
     if name is not None:
         name = _check_name(name)
@@ -75,7 +92,8 @@ def create_token(
     token = ApiToken(
         org_id=org.id if org else None,
         is_admin=is_admin,
-        name=name or (f"{org.slug} token" if org else "admin token"),
+        role=role.value,
+        name=name or (f"{org.slug} {role.value} token" if org else "admin token"),
         token_hash=hash_token(secret),
         prefix=secret[:PREFIX_LENGTH],
     )
@@ -140,7 +158,12 @@ def authenticate(session: Session, secret: str, *, now: datetime) -> Principal:
         return Principal(name=token.name, is_admin=True, token_id=token.id)
     assert org is not None
     return Principal(
-        name=token.name, is_admin=False, org_id=org.id, org_slug=org.slug, token_id=token.id
+        name=token.name,
+        is_admin=False,
+        org_id=org.id,
+        org_slug=org.slug,
+        token_id=token.id,
+        role=TokenRole(token.role),
     )
 
 
@@ -181,7 +204,8 @@ def authenticate_jwt(
     if claims.get("admin") is True and "org" not in claims:
         return Principal(name=str(claims.get("sub") or "jwt admin")[:200], is_admin=True)
     slug = claims.get("org")
-    if not isinstance(slug, str):
+    role = claims.get("role", "viewer")
+    if not isinstance(slug, str) or not isinstance(role, str) or role not in ROLES:
         raise refused
     try:
         org = get_org(session, slug)
@@ -192,6 +216,7 @@ def authenticate_jwt(
         is_admin=False,
         org_id=org.id,
         org_slug=org.slug,
+        role=TokenRole(role),
     )
 
 

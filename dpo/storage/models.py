@@ -264,6 +264,10 @@ class ApiToken(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int | None = _fk("organization.id", nullable=True)
     is_admin: bool = False
+    # viewer, editor or admin (`dpo.vocab.TokenRole`); an admin token's is admin.
+    role: str = Field(
+        default="viewer", max_length=16, sa_column_kwargs={"server_default": "viewer"}
+    )
     name: str = Field(max_length=200)
     token_hash: str = Field(max_length=128, unique=True)
     prefix: str = Field(max_length=16)

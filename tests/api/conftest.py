@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from dpo.api.app import create_app
 from dpo.resources.tokens import create_token
 from dpo.storage.db import session_scope
+from dpo.vocab import TokenRole
 from tests.conftest import CliInvoker, Database
 
 if TYPE_CHECKING:
@@ -80,12 +81,15 @@ def add_goal(cli: CliInvoker, org: str) -> int:
 
 
 def make_tokens() -> dict[str, str]:
-    """Tokens for acme, beta and an admin."""
+    """Tokens for acme and beta (each its organization's admin role), an admin, and acme's
+    viewer and editor."""
     with session_scope() as session:
         return {
-            "acme": create_token(session, org_slug="acme")[1],
-            "beta": create_token(session, org_slug="beta")[1],
+            "acme": create_token(session, org_slug="acme", role=TokenRole.admin)[1],
+            "beta": create_token(session, org_slug="beta", role=TokenRole.admin)[1],
             "admin": create_token(session, org_slug=None, is_admin=True)[1],
+            "acme-viewer": create_token(session, org_slug="acme", role=TokenRole.viewer)[1],
+            "acme-editor": create_token(session, org_slug="acme", role=TokenRole.editor)[1],
         }
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from dpo.api.app import create_app
 from dpo.api.deps import ApiConfig
+from dpo.vocab import TokenRole
 from tests.api.conftest import Api
 
 
@@ -171,3 +172,42 @@ def test_only_admin_tokens_create_organizations(api: Api) -> None:
 def test_only_admin_tokens_read_metrics(api: Api) -> None:
     assert api.get("/metrics").status_code == 403
     assert api.get("/metrics", who="admin").status_code == 200
+
+
+# The role a route needs within the organization; every other scoped route is read-only (viewer).
+NEEDS = {
+    ("PUT", "/api/organizations/{org}"): TokenRole.admin,
+    ("POST", "/api/analytics/aggregate"): TokenRole.editor,
+    ("POST", "/api/goals"): TokenRole.editor,
+    ("PUT", "/api/goals/{goal_id}"): TokenRole.editor,
+    ("DELETE", "/api/goals/{goal_id}"): TokenRole.editor,
+    ("POST", "/api/sync/{kind}"): TokenRole.editor,
+}
+TOKEN_OF = {
+    TokenRole.viewer: "acme-viewer",
+    TokenRole.editor: "acme-editor",
+    TokenRole.admin: "acme",
+}
+
+
+@pytest.mark.parametrize("role", list(TokenRole))
+@pytest.mark.parametrize(("method", "path"), sorted(SCOPED))
+def test_each_role_does_what_it_may_and_nothing_more(
+    api: Api, method: str, path: str, role: TokenRole
+) -> None:
+    """Every scoped route, every role: a route a role may not use is a 403 that changes
+    nothing; one it may use answers (no 401, no 403)."""
+    assert all(method == "GET" for (method, _p) in set(SCOPED) - set(NEEDS))
+    needed = NEEDS.get((method, path), TokenRole.viewer)
+    api.sync("acme", DAY, DAY)
+    run = int(api.db.scalar("SELECT max(id) FROM job_run"))
+    call = SCOPED[(method, path)](Target("acme", api.goals["acme"], run))
+    before = snapshot(api, "acme")
+    got = send(api, call, TOKEN_OF[role])
+    if role.allows(needed):
+        assert got.status_code not in (401, 403), got.text
+    else:
+        assert got.status_code == 403, got.text
+        assert got.json()["detail"].startswith(f"this needs an {needed.value} token")
+        assert snapshot(api, "acme") == before
+    api.wait_for_jobs()

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
 from dpo.api.dashboard import render_dashboard
-from dpo.api.deps import Credentials, PrincipalDep, SessionDep, org_for
+from dpo.api.deps import Credentials, EditorDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
 from dpo.errors import DpoError, LockHeldError
@@ -83,11 +83,13 @@ def dashboard(
     The numbers are those of `dpo report --json` for the same period. Answered from memory
     while the organization's data is unchanged; `ETag`/`If-None-Match` give 304.
     """
-    asked = _request(days, since, until, compare, by="channel")
     warnings: list[str] = []
 
+    def asked() -> ReportRequest:
+        return _request(days, since, until, compare, by="channel")
+
     def compute(session: Session) -> Computed:
-        report = build_report(session, org, asked, now=utcnow())
+        report = build_report(session, org, asked(), now=utcnow())
         insights = list_insights(session, org_slug=org, status=InsightStatus.open, limit=20)
         return Computed(render_dashboard(report, insights, warnings=warnings), keep=not warnings)
 
@@ -97,6 +99,7 @@ def dashboard(
         org,
         question(request),
         compute,
+        check=asked,
         before=lambda session: warnings.extend(_fresh_rollups(session, org)),
     )
 
@@ -114,11 +117,13 @@ def channel(
     compare: Compare = CompareTo.previous,
 ) -> Response:
     """One channel of an organization (`?org=`): KPIs compared, per day, and its campaigns."""
-    asked = _request(days, since, until, compare, by="channel")
     warnings: list[str] = []
 
+    def asked() -> ReportRequest:
+        return _request(days, since, until, compare, by="channel")
+
     def compute(session: Session) -> Computed:
-        data = build_channel_report(session, org, channel, asked, now=utcnow())
+        data = build_channel_report(session, org, channel, asked(), now=utcnow())
         return Computed(ChannelOut.model_validate(data.as_dict()), keep=not warnings)
 
     return response_cache(request).answer(
@@ -127,6 +132,7 @@ def channel(
         org,
         question(request),
         compute,
+        check=asked,
         before=lambda session: warnings.extend(_fresh_rollups(session, org)),
     )
 
@@ -153,8 +159,8 @@ def insights(
     return response_cache(request).answer(request, credentials, org, question(request), compute)
 
 
-@router.post("/aggregate", responses=responses(401, 404, 409, 422))
-def aggregate(body: AggregateRequestBody, session: SessionDep, principal: PrincipalDep) -> JobOut:
+@router.post("/aggregate", responses=responses(401, 403, 404, 409, 422))
+def aggregate(body: AggregateRequestBody, session: SessionDep, principal: EditorDep) -> JobOut:
     """Roll an organization's facts up now (only what syncs changed, or `full`)."""
     org = org_for(session, principal, body.org)
     _release(session)

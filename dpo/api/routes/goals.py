@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
-from dpo.api.deps import Credentials, GoalDep, OrgDep, PrincipalDep, SessionDep, org_for
+from dpo.api.deps import Credentials, EditorDep, GoalDep, OrgDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import GoalCreateRequest, GoalOut
 from dpo.insights import pacing
@@ -43,23 +43,25 @@ def list_goals(org: OrgDep, session: SessionDep) -> list[GoalOut]:
     return [_out(g) for g in goals.list_goals(session, org_slug=org.slug)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 404, 422))
-def create_goal(body: GoalCreateRequest, session: SessionDep, principal: PrincipalDep) -> GoalOut:
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 404, 422))
+def create_goal(body: GoalCreateRequest, session: SessionDep, principal: EditorDep) -> GoalOut:
     """Add a goal to an organization: a KPI at least (or at most) a target per period."""
     org = org_for(session, principal, body.org)
     data = body.model_dump(exclude={"org"}, exclude_unset=True)
     return _out(goals.add_goal(session, org.slug, data))
 
 
-@router.put("/{goal_id}", responses=responses(401, 404, 422))
-def update_goal(goal: GoalDep, body: GoalUpdate, session: SessionDep) -> GoalOut:
+@router.put("/{goal_id}", responses=responses(401, 403, 404, 422))
+def update_goal(goal: GoalDep, body: GoalUpdate, session: SessionDep, _: EditorDep) -> GoalOut:
     """Change some fields of a goal; the result must still be a valid goal."""
     assert goal.id is not None
     return _out(goals.update_goal(session, goal.id, body.model_dump(exclude_unset=True)))
 
 
-@router.delete("/{goal_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 404))
-def delete_goal(goal: GoalDep, session: SessionDep) -> Response:
+@router.delete(
+    "/{goal_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
+)
+def delete_goal(goal: GoalDep, session: SessionDep, _: EditorDep) -> Response:
     """Delete a goal."""
     assert goal.id is not None
     goals.remove_goal(session, goal.id)

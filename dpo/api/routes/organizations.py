@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlmodel import Field, Session
 
-from dpo.api.deps import AdminDep, OrgDep, PrincipalDep, SessionDep
+from dpo.api.deps import AdminDep, OrgAdminDep, OrgDep, PrincipalDep, SessionDep
 from dpo.api.errors import responses
 from dpo.ops.verify import VerificationPublic, latest_verifications
 from dpo.resources import orgs
@@ -54,9 +54,9 @@ def get_organization(org: OrgDep, session: SessionDep) -> OrganizationOut:
     return _out(session, org)
 
 
-@router.put("/{org}", responses=responses(401, 404, 422))
+@router.put("/{org}", responses=responses(401, 403, 404, 422))
 def update_organization(
-    org: OrgDep, body: OrganizationUpdate, session: SessionDep
+    org: OrgDep, body: OrganizationUpdate, session: SessionDep, _: OrgAdminDep
 ) -> OrganizationOut:
     """Change an organization's name, time zone or currency."""
     updated = orgs.update_org(session, org.slug, body.model_dump(exclude_unset=True))

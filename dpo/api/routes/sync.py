@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, Request, status
 
-from dpo.api.deps import PrincipalDep, SessionDep, org_for
+from dpo.api.deps import EditorDep, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import SyncRequestBody, SyncRun, SyncStarted
 from dpo.connectors import SourceKind
@@ -23,14 +23,14 @@ router = APIRouter(prefix="/api/sync", tags=["sync"])
 @router.post(
     "/{kind}",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=responses(401, 404, 409, 422, 503),
+    responses=responses(401, 403, 404, 409, 422, 503),
 )
 def sync(
     kind: SourceKind,
     body: SyncRequestBody,
     request: Request,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: EditorDep,
 ) -> SyncStarted:
     """Start syncing the organization's enabled sources of KIND; answer with the job runs.
 
