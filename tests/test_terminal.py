@@ -97,12 +97,14 @@ def on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode, stdout.decode(), ESCAPES.sub("", shown.decode(errors="replace"))
 
 
-def test_insights_generate_shows_its_progress_on_a_terminal(
-    acme: None, database: Database, tmp_path: Path
-) -> None:
+@pytest.fixture
+def env(acme: None, database: Database, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `dpo` process on the test's database, with acme's data."""
+    return {**subprocess_env(database, tmp_path / "home"), "DPO_DATABASE_URL": database.url}
+
+
+def test_insights_generate_shows_its_progress_on_a_terminal(env: dict[str, str]) -> None:
     """Minutes of work per organization show how far they are, on a terminal only."""
-    env = subprocess_env(database, tmp_path / "home")
-    env["DPO_DATABASE_URL"] = database.url
     code, stdout, shown = on_a_terminal(["insights", "generate"], env)
     assert code == 0, shown
     series = int(re.search(r"acme/insights: ok, (\d+) series", stdout)[1])  # type: ignore[index]
@@ -118,11 +120,7 @@ def test_insights_generate_shows_its_progress_on_a_terminal(
     assert piped.stderr == ""  # a pipe or cron mail gets no bar
 
 
-def test_goals_progress_shows_its_progress_on_a_terminal(
-    acme: None, database: Database, tmp_path: Path
-) -> None:
-    env = subprocess_env(database, tmp_path / "home")
-    env["DPO_DATABASE_URL"] = database.url
+def test_goals_progress_shows_its_progress_on_a_terminal(env: dict[str, str]) -> None:
     code, stdout, shown = on_a_terminal(["goals", "progress"], env)
     assert code == 0, shown
     assert re.findall(r"goals\D+(\d+/\d+)", shown)[-1] == "2/2", shown[-500:]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
@@ -83,25 +86,14 @@ def dashboard(
     The numbers are those of `dpo report --json` for the same period. Answered from memory
     while the organization's data is unchanged; `ETag`/`If-None-Match` give 304.
     """
-    warnings: list[str] = []
 
-    def asked() -> ReportRequest:
-        return _request(days, since, until, compare, by="channel")
-
-    def compute(session: Session) -> Computed:
-        report = build_report(session, org, asked(), now=utcnow())
+    def build(session: Session, asked: ReportRequest, warnings: list[str]) -> Computed:
+        report = build_report(session, org, asked, now=utcnow())
         insights = list_insights(session, org_slug=org, status=InsightStatus.open, limit=20)
         return Computed(render_dashboard(report, insights, warnings=warnings), keep=not warnings)
 
-    return response_cache(request).answer(
-        request,
-        credentials,
-        org,
-        question(request),
-        compute,
-        check=asked,
-        before=lambda session: warnings.extend(_fresh_rollups(session, org)),
-    )
+    asked = partial(_request, days, since, until, compare, by="channel")
+    return _over_fresh_rollups(request, credentials, org, asked, build)
 
 
 @router.get("/channel/{channel}", response_model=ChannelOut, responses=CACHED)
@@ -117,21 +109,31 @@ def channel(
     compare: Compare = CompareTo.previous,
 ) -> Response:
     """One channel of an organization (`?org=`): KPIs compared, per day, and its campaigns."""
-    warnings: list[str] = []
 
-    def asked() -> ReportRequest:
-        return _request(days, since, until, compare, by="channel")
-
-    def compute(session: Session) -> Computed:
-        data = build_channel_report(session, org, channel, asked(), now=utcnow())
+    def build(session: Session, asked: ReportRequest, warnings: list[str]) -> Computed:
+        data = build_channel_report(session, org, channel, asked, now=utcnow())
         return Computed(ChannelOut.model_validate(data.as_dict()), keep=not warnings)
 
+    asked = partial(_request, days, since, until, compare, by="channel")
+    return _over_fresh_rollups(request, credentials, org, asked, build)
+
+
+def _over_fresh_rollups(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    org: str,
+    asked: Callable[[], ReportRequest],
+    build: Callable[[Session, ReportRequest, list[str]], Computed],
+) -> Response:
+    """An answer built over the rollups, brought up to date first when syncs wrote since the
+    last run (as `dpo report` does); the question is judged once the caller is known."""
+    warnings: list[str] = []
     return response_cache(request).answer(
         request,
         credentials,
         org,
         question(request),
-        compute,
+        lambda session: build(session, asked(), warnings),
         check=asked,
         before=lambda session: warnings.extend(_fresh_rollups(session, org)),
     )
