@@ -95,7 +95,7 @@ class AccessCache:
         if not principal.is_admin and principal.org_id != ref.id:
             return None  # not its organization: the full path says 404
         with ready_engine().connect() as conn:
-            access, version = _versions(conn, ref.id)
+            access, version = versions(conn, ref.id)
         if access != known.access or access != org_access:
             return None
         return Access(principal, ref, version)
@@ -105,13 +105,13 @@ class AccessCache:
     ) -> Access:
         engine = ready_engine()
         with engine.connect() as conn:
-            before, _ = _versions(conn, ACCESS)  # read first: never newer than what is checked
+            before, _ = versions(conn, ACCESS)  # read first: never newer than what is checked
         principal = get_principal(request, credentials)
         with session_scope() as session:
             org = org_for(session, principal, slug)
             assert org.id is not None
             ref = OrgRef(org.id, org.slug, org.timezone)
-            _, version = _versions(session.connection(), org.id)
+            _, version = versions(session.connection(), org.id)
         secret = credentials.credentials if credentials is not None else ""
         if secret.startswith(TOKEN_PREFIX):
             recheck = models.utcnow() + LAST_USED_RESOLUTION
@@ -127,7 +127,7 @@ class AccessCache:
         return Access(principal, ref, version)
 
 
-def _versions(conn: Connection, org_id: int) -> tuple[int, int]:
+def versions(conn: Connection, org_id: int) -> tuple[int, int]:
     """(access version, the organization's data version), 0 where not raised yet."""
     rows = conn.execute(
         sa.select(_VERSION.c.org_id, _VERSION.c.version).where(

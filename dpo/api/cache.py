@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
 
+from dpo.api.access import versions
 from dpo.storage import models
 from dpo.storage.db import session_scope
 from dpo.storage.deadline import deadline
-from dpo.storage.models import OrgVersion
 
 CACHE_CONTROL = "private, no-cache"  # may be kept, but asked again (cheaply) every time
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -99,7 +98,7 @@ class ResponseCache:
         with session_scope() as session, deadline(session, config.request_seconds):
             if before is not None:
                 before(session)
-                version = data_version(session, org.id)  # read before computing: never newer
+                version = versions(session.connection(), org.id)[1]  # before computing
                 etag = _etag(org.id, version, key)
             computed = compute(session)
             body = bytes(JSONResponse(jsonable_encoder(computed.value)).body)
@@ -118,13 +117,6 @@ def response_cache(request: Request) -> ResponseCache:
     """The app's cache."""
     cache: ResponseCache = request.app.state.cache
     return cache
-
-
-def data_version(session: Session, org_id: int) -> int:
-    """The organization's data version (0 before its first change)."""
-    table = OrgVersion.__table__  # type: ignore[attr-defined]
-    found = session.execute(sa.select(table.c.version).where(table.c.org_id == org_id)).scalar()
-    return int(found or 0)
 
 
 def _local_today(timezone: str) -> str:
