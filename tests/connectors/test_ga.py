@@ -293,7 +293,7 @@ def test_a_property_time_zone_change_fetches_every_synced_day_again(
     settled = database.rows(FACTS)
     gas_days = sum(t["sessions"] for t in ga.ga.day_totals().values())
 
-    ga.ga.tz = ZoneInfo("Europe/Berlin")
+    ga.ga.tz = ZoneInfo("Europe/Berlin")  # the property's zone changed in GA's admin
     clock.advance(hours=1)
     moved = cli("sync", "ga")
     assert moved.exit_code == 0, moved.stderr

@@ -20,6 +20,11 @@ What it does as GA4 does (https://developers.google.com/analytics/devguides/repo
   (api-schema, Metrics).
 - Thresholding (https://support.google.com/analytics/answer/9383630): with Google signals on,
   rows of few users are withheld and the response says `subjectToThresholding`.
+- The reporting time zone (`metadata.timeZone`) is the property's current one; changing it
+  "only affects data going forward, and is not applied retroactively" (Admin API,
+  Property.timeZone, https://developers.google.com/analytics/devguides/config/admin/v1/rest/v1beta/properties):
+  the fake keeps its data by `dateHour` label, so a processed day keeps its hours when `tz`
+  changes, and every answer states the zone set now.
 - Quota (https://developers.google.com/analytics/devguides/reporting/data/v1/quotas): tokens per
   property per day and hour, and per project per property per hour; an exhausted quota is HTTP
   429 RESOURCE_EXHAUSTED "Exhausted property tokens … per hour."
