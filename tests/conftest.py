@@ -175,6 +175,12 @@ class CliInvoker:
         return result
 
 
+def add_source_without_its_secret(cli: CliInvoker, variable: str) -> None:
+    """acme's demo GA source, its credential in `variable`, which is not set here."""
+    cli.ok("sources", "add", "demo", "--org", "acme", "--account", "ga", "--secret-env", variable,
+           "--no-check")  # fmt: skip
+
+
 def subprocess_env(database: Database, home: Path) -> dict[str, str]:
     """Environment for a `dpo` subprocess that uses the test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DPO_")}

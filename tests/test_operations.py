@@ -13,7 +13,7 @@ import pytest
 
 from dpo.errors import InvalidInputError
 from dpo.jobs.sync import Shard
-from tests.conftest import CliInvoker, Database
+from tests.conftest import CliInvoker, Database, add_source_without_its_secret
 from tests.test_sync import setup_org
 
 SINCE, UNTIL = "2026-01-01", "2026-01-03"
@@ -165,17 +165,7 @@ def test_a_failed_run_pings_fail(
     url, hits = ping_server
     config = write_config(tmp_path, f'[monitoring.ping]\n"sync demo" = "{url}"\n')
     setup_org(cli)
-    cli.ok(
-        "sources",
-        "add",
-        "acme",
-        "demo",
-        "--account",
-        "ga",
-        "--secret-env",
-        "UNSET_TOKEN",
-        "--no-check",
-    )
+    add_source_without_its_secret(cli, "UNSET_TOKEN")
     assert cli("--config", config, "sync", "demo").exit_code == 3
     assert hits == ["/ping/abc/start", "/ping/abc/fail"]
 
@@ -262,17 +252,7 @@ def test_doctor_checks_each_sources_credentials(
     cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup_org(cli, "woo")
-    cli.ok(
-        "sources",
-        "add",
-        "acme",
-        "demo",
-        "--account",
-        "ga",
-        "--secret-env",
-        "NOT_SET_TOKEN",
-        "--no-check",
-    )
+    add_source_without_its_secret(cli, "NOT_SET_TOKEN")
     result = cli("doctor")
     assert result.exit_code == 3
     assert "ok   source acme/demo:woo: demo woo data" in result.stdout

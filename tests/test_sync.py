@@ -14,7 +14,7 @@ from dpo import connectors
 from dpo.connectors.base import Budget, SourceSpec, Window
 from dpo.connectors.demo import DemoConnector
 from dpo.storage.locks import advisory_key, hold_lock
-from tests.conftest import CliInvoker, Clock, Database
+from tests.conftest import CliInvoker, Clock, Database, add_source_without_its_secret
 
 FACT_COLUMNS = (
     "source_id, grain, period_start, channel, campaign, org_id, campaign_name, currency, "
@@ -175,17 +175,7 @@ def test_secrets_and_query_strings_never_reach_errors_or_job_rows(
 
 def test_missing_secret_is_a_configuration_error(cli: CliInvoker, database: Database) -> None:
     setup_org(cli)
-    cli.ok(
-        "sources",
-        "add",
-        "acme",
-        "demo",
-        "--account",
-        "ga",
-        "--secret-env",
-        "NOT_SET_HERE",
-        "--no-check",
-    )
+    add_source_without_its_secret(cli, "NOT_SET_HERE")
     result = cli("sync", "demo", "--since", SINCE, "--until", UNTIL)
     assert result.exit_code == 3
     assert "NOT_SET_HERE is not set" in result.stderr
