@@ -72,6 +72,8 @@ class ApiSettings(BaseModel):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # A request's database work stops (503) after this long.
     request_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often one read of org_version per process checks for events (`/api/events/{org}`).
+    events_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
 
     @field_validator("cors_origins")
     @classmethod

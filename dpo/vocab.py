@@ -54,6 +54,17 @@ class InsightStatus(StrEnum):
     resolved = "resolved"
 
 
+class EventKind(StrEnum):
+    """What `GET /api/events/{org}` tells a dashboard: a sync ended, rollups were brought up to
+    date, an insight was raised, reopened, acknowledged or resolved, a goal was changed or put
+    at risk."""
+
+    sync = "sync"
+    rollups = "rollups"
+    insight = "insight"
+    goal = "goal"
+
+
 class Rollup(StrEnum):
     hourly = "hourly"
     daily = "daily"

@@ -15,11 +15,13 @@ from dpo.api.access import AccessCache
 from dpo.api.background import BackgroundJobs
 from dpo.api.cache import ResponseCache
 from dpo.api.deps import ApiConfig
+from dpo.api.events import VersionWatch
 from dpo.api.metrics import Metrics
 from dpo.api.middleware import RequestMiddleware
 from dpo.api.routes import (
     analytics,
     docs,
+    events,
     goals,
     health,
     jobs,
@@ -61,6 +63,7 @@ def load_config(api: ApiSettings) -> ApiConfig:
         cors_origins=tuple(api.cors_origins),
         max_body_bytes=api.max_body_bytes,
         request_seconds=api.request_seconds,
+        events_poll_seconds=api.events_poll_seconds,
     )
 
 
@@ -88,8 +91,20 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     app.state.jobs = BackgroundJobs()
     app.state.cache = ResponseCache()
     app.state.access = AccessCache()
+    app.state.events = VersionWatch(config.events_poll_seconds)
     errors.install(app)
-    for module in (health, metrics, organizations, analytics, goals, sync, jobs, page, docs):
+    for module in (
+        health,
+        metrics,
+        organizations,
+        analytics,
+        goals,
+        sync,
+        jobs,
+        events,
+        page,
+        docs,
+    ):
         app.include_router(module.router)
     app.mount("/static", page.static_files(), name="static")
     app.mount(docs.ASSETS, docs.assets(), name="docs-assets")

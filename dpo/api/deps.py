@@ -35,6 +35,7 @@ class ApiConfig:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
     request_seconds: float = 30.0
+    events_poll_seconds: float = 1.0
 
 
 def get_session(request: Request) -> Iterator[Session]:

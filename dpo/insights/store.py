@@ -17,8 +17,9 @@ from sqlmodel import Session, SQLModel, col, select
 
 from dpo.errors import NotFoundError
 from dpo.resources.orgs import get_org
+from dpo.storage import events
 from dpo.storage.models import Insight, Organization
-from dpo.vocab import InsightKind, InsightStatus, Severity
+from dpo.vocab import EventKind, InsightKind, InsightStatus, Severity
 
 _SEVERITY_ORDER = {Severity.critical.value: 0, Severity.warning.value: 1, Severity.info.value: 2}
 
@@ -87,6 +88,7 @@ def save_insights(
         i.fingerprint: i for i in session.exec(select(Insight).where(Insight.org_id == org_id))
     }
     seen = set()
+    told: list[tuple[Insight, str]] = []  # (insight, what happened to it), for open dashboards
     for draft in drafts:
         seen.add(draft.fingerprint)
         insight = known.get(draft.fingerprint)
@@ -100,10 +102,14 @@ def save_insights(
                 created_at=now,
             )
             result.created += 1
+            told.append((insight, "raised"))
         else:
             result.updated += 1
             if insight.status == InsightStatus.resolved.value:
                 insight.status = InsightStatus.open.value
+                told.append((insight, "reopened"))
+            elif (insight.title, insight.severity) != (draft.title[:300], draft.severity.value):
+                told.append((insight, "updated"))
         _apply(insight, draft, now=now)
         session.add(insight)
     kinds = {k.value for k in resolve_kinds}
@@ -117,8 +123,28 @@ def save_insights(
             insight.updated_at = now
             session.add(insight)
             result.resolved += 1
+            told.append((insight, "resolved"))
     session.flush()
+    for insight, action in told:
+        _tell(session, insight, action)
     return result
+
+
+def _tell(session: Session, insight: Insight, action: str) -> None:
+    """An event for open dashboards (`dpo.storage.events`), in the change's transaction: a
+    goal put at risk (or out of it) is a goal event, anything else an insight event."""
+    detail: dict[str, Any] = {
+        "action": action,
+        "insight": insight.id,
+        "kind": insight.kind,
+        "title": insight.title,
+        "severity": insight.severity,
+    }
+    kind = EventKind.insight
+    if insight.kind == InsightKind.goal_risk.value:
+        kind = EventKind.goal
+        detail["goal"] = insight.evidence.get("goal_id")
+    events.record(session.connection(), insight.org_id, kind, detail)
 
 
 def _apply(insight: Insight, draft: InsightDraft, *, now: datetime) -> None:
@@ -164,10 +190,15 @@ def get_insight(session: Session, insight_id: int) -> Insight:
     """The insight with id `insight_id`, or NotFoundError."""
     insight = session.get(Insight, insight_id)
     if insight is None:
-        raise NotFoundError(
-            f"unknown insight {insight_id}", hint="`dpo insights list` shows the insights"
-        )
+        raise unknown_insight(insight_id)
     return insight
+
+
+def unknown_insight(insight_id: int) -> NotFoundError:
+    """The error for an insight that does not exist (or that the caller may not see)."""
+    return NotFoundError(
+        f"unknown insight {insight_id}", hint="`dpo insights list` shows the insights"
+    )
 
 
 def acknowledge(session: Session, insight_id: int, *, now: datetime) -> InsightPublic:
@@ -178,6 +209,7 @@ def acknowledge(session: Session, insight_id: int, *, now: datetime) -> InsightP
         insight.updated_at = now
         session.add(insight)
         session.flush()
+        _tell(session, insight, "acknowledged")
     org = session.get(Organization, insight.org_id)
     assert org is not None
     return public(insight, org)

@@ -37,10 +37,11 @@ from dpo.errors import (
 )
 from dpo.ops import monitoring
 from dpo.resources.orgs import get_org
+from dpo.storage import events
 from dpo.storage.faults import named_error
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import JobRun, Organization, utcnow
-from dpo.vocab import JobStatus
+from dpo.vocab import EventKind, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,24 @@ def _finish_run(engine: Engine, run_id: int, result: JobResult) -> None:
         run.windows = result.windows
         run.error = result.message if result.exit_code != EXIT_OK else None
         session.add(run)
+        _tell(session, run, result)
+
+
+def _tell(session: Session, run: JobRun, result: JobResult) -> None:
+    """An event for open dashboards (`dpo.storage.events`) when a sync or a rollup run of an
+    organization ends, in the transaction that records its end."""
+    kind = {"sync": EventKind.sync, "aggregate": EventKind.rollups}.get(run.job.split()[0])
+    if kind is None or run.org_id is None or result.status is JobStatus.skipped:
+        return
+    detail = {
+        "job": run.job,
+        "target": result.label,
+        "status": result.status.value,
+        "rows": result.rows_written,
+        "windows": result.windows,
+        "run": run.id,
+    }
+    events.record(session.connection(), run.org_id, kind, detail, now=run.finished_at)
 
 
 def start_in_thread(engine: Engine, target: JobTarget, body: Callable[[], Work]) -> JobResult:

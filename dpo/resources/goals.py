@@ -13,9 +13,10 @@ from sqlmodel import Session, SQLModel, col, func, select
 from dpo.errors import ConflictError, InvalidInputError, NotFoundError
 from dpo.kpis import get_kpi
 from dpo.resources.orgs import get_org
+from dpo.storage import events
 from dpo.storage.models import Goal, Organization, utcnow
 from dpo.validation import check_text, day_problem, is_id, parse
-from dpo.vocab import Comparison, Period
+from dpo.vocab import Comparison, EventKind, Period
 
 MAX_TARGET = Decimal(10) ** 14  # the goal.target column holds NUMERIC(20, 6)
 MAX_GOALS = 100  # per organization: each is forecast on every progress request
@@ -187,7 +188,14 @@ def add_goal(session: Session, org_slug: str, data: Mapping[str, Any]) -> GoalPu
     )
     session.add(goal)
     session.flush()
+    _tell(session, goal, "created")
     return public(goal, org)
+
+
+def _tell(session: Session, goal: Goal, action: str) -> None:
+    """An event for open dashboards (`dpo.storage.events`), in the change's transaction."""
+    detail = {"action": action, "goal": goal.id, "name": goal.name}
+    events.record(session.connection(), goal.org_id, EventKind.goal, detail)
 
 
 def _default_name(goal: GoalCreate | Goal) -> str:
@@ -232,6 +240,7 @@ def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> Goal
     goal.updated_at = utcnow()
     session.add(goal)
     session.flush()
+    _tell(session, goal, "updated")
     org = session.get(Organization, goal.org_id)
     assert org is not None
     return public(goal, org)
@@ -239,7 +248,9 @@ def update_goal(session: Session, goal_id: int, data: Mapping[str, Any]) -> Goal
 
 def remove_goal(session: Session, goal_id: int) -> None:
     """Delete a goal."""
-    session.delete(get_goal(session, goal_id))
+    goal = get_goal(session, goal_id)
+    _tell(session, goal, "removed")
+    session.delete(goal)
     session.flush()
 
 

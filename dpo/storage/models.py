@@ -137,6 +137,25 @@ class OrgVersion(SQLModel, table=True):
 
     org_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    events_pruned: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """The organization's events up to this `seq` were removed (`dpo.storage.events`)."""
+
+
+class OrgEvent(SQLModel, table=True):
+    """Something a dashboard wants to hear of at once (`GET /api/events/{org}`): a sync or
+    rollup run ended, an insight or a goal changed. `seq` is the organization's data version
+    right after the event's own raise of it, so an organization's events are numbered in the
+    order they were committed (the raise holds the `org_version` row until commit)."""
+
+    __tablename__ = "org_event"
+    __table_args__ = (UniqueConstraint("org_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = _fk("organization.id", index=False)
+    seq: int
+    kind: str = Field(max_length=16)
+    at: datetime = _ts(nullable=False)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
 
 
 # --- sync state and job history ---------------------------------------------------------------

@@ -17,18 +17,20 @@ from dpo.api.app import create_app
 from dpo.api.deps import ApiConfig
 from dpo.vocab import TokenRole
 from tests.api.conftest import Api
+from tests.api.test_analytics import store_insights
 
 
 @dataclass(frozen=True)
 class Target:
-    """Whose things a request names: an organization, one of its goals, one of its job runs."""
+    """Whose things a request names: an organization, one of its goals, job runs, insights."""
 
     org: str
     goal: int
     run: int
+    insight: int = 0
 
 
-GHOST = Target("ghost", goal=987654, run=876543)
+GHOST = Target("ghost", goal=987654, run=876543, insight=765432)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ SCOPED: dict[tuple[str, str], Build] = {
         "POST", "/api/sync/demo", {"org": t.org, "since": DAY, "until": DAY}
     ),
     ("GET", "/api/jobs/{run_id}"): lambda t: Call("GET", f"/api/jobs/{t.run}"),
+    ("POST", "/api/analytics/insights/{insight_id}/ack"): lambda t: Call(
+        "POST", f"/api/analytics/insights/{t.insight}/ack"
+    ),
+    # The stream stays open until the client leaves; `max_seconds=0` closes it at once.
+    ("GET", "/api/events/{org}"): lambda t: Call("GET", f"/api/events/{t.org}?max_seconds=0"),
 }
 
 # Not about one organization, each tested below: /health (no token, no data), /metrics and
@@ -90,7 +97,15 @@ def example_call(api: Api, route: tuple[str, str]) -> Call:
     """A valid request to a route, about acme's own things."""
     if route in UNSCOPED_CALLS:
         return UNSCOPED_CALLS[route]
-    return SCOPED[route](Target("acme", api.goals["acme"], 1))
+    return SCOPED[route](Target("acme", api.goals["acme"], 1, first_insight(api, "acme")))
+
+
+def first_insight(api: Api, org: str) -> int:
+    """The id of an insight of `org` (stored now if it has none)."""
+    org_id = int(api.db.scalar("SELECT id FROM organization WHERE slug = :org", org=org))
+    if not api.db.scalar("SELECT count(*) FROM insight WHERE org_id = :org", org=org_id):
+        store_insights(org_id)
+    return int(api.db.scalar("SELECT min(id) FROM insight WHERE org_id = :org", org=org_id))
 
 
 def app_routes() -> set[tuple[str, str]]:
@@ -129,7 +144,7 @@ def test_another_organizations_things_are_unknown(api: Api, method: str, path: s
     build = SCOPED[(method, path)]
     api.sync("beta", DAY, DAY)
     beta_run = int(api.db.scalar("SELECT max(id) FROM job_run"))
-    beta = Target("beta", api.goals["beta"], beta_run)
+    beta = Target("beta", api.goals["beta"], beta_run, first_insight(api, "beta"))
     before = snapshot(api, "beta")
 
     refused = send(api, build(beta), "acme")
@@ -139,6 +154,7 @@ def test_another_organizations_things_are_unknown(api: Api, method: str, path: s
     assert refused.status_code == ghost.status_code == 404, refused.text
     expected = ghost.text.replace("ghost", "beta")
     expected = expected.replace(str(GHOST.goal), str(beta.goal))
+    expected = expected.replace(str(GHOST.insight), str(beta.insight))
     assert refused.text == expected.replace(str(GHOST.run), str(beta.run))
     assert snapshot(api, "beta") == before
 
@@ -182,6 +198,7 @@ NEEDS = {
     ("PUT", "/api/goals/{goal_id}"): TokenRole.editor,
     ("DELETE", "/api/goals/{goal_id}"): TokenRole.editor,
     ("POST", "/api/sync/{kind}"): TokenRole.editor,
+    ("POST", "/api/analytics/insights/{insight_id}/ack"): TokenRole.editor,
 }
 TOKEN_OF = {
     TokenRole.viewer: "acme-viewer",
@@ -201,7 +218,9 @@ def test_each_role_does_what_it_may_and_nothing_more(
     needed = NEEDS.get((method, path), TokenRole.viewer)
     api.sync("acme", DAY, DAY)
     run = int(api.db.scalar("SELECT max(id) FROM job_run"))
-    call = SCOPED[(method, path)](Target("acme", api.goals["acme"], run))
+    call = SCOPED[(method, path)](
+        Target("acme", api.goals["acme"], run, first_insight(api, "acme"))
+    )
     before = snapshot(api, "acme")
     got = send(api, call, TOKEN_OF[role])
     if role.allows(needed):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import add_org, make_tokens
+from tests.api.conftest import ANCHOR, add_org, make_tokens
 from tests.api.test_server import Server, start_server
 from tests.conftest import CliInvoker, Database
 
@@ -82,6 +82,32 @@ def test_the_page_shows_the_same_numbers_as_the_report(
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
     assert not any(served.tokens["acme"] in line for line in served.lines)
+
+
+def test_a_sync_changes_the_tiles_without_a_reload(
+    browser: Any, served: Server, cli: CliInvoker
+) -> None:
+    """The page follows its organization's event stream: beta gets a store, cron syncs it,
+    and the revenue tile moves on the open page, which was never reloaded."""
+    page = browser.new_page()
+    log_in(page, served.url, served.tokens["beta"])
+    page.wait_for_selector("#live.on")
+    before = page.get_attribute("#tiles .tile[data-kpi='spend']", "data-value")
+    revenue = page.get_attribute("#tiles .tile[data-kpi='revenue']", "data-value")
+    assert revenue in ("", "0", "0.0", None), revenue  # no store yet
+    page.evaluate("window.notReloaded = true")
+    cli.ok("sources", "add", "beta", "demo", "--account", "woo", "--setting", ANCHOR)
+    cli.ok("sync", "demo", "--org", "beta", "--quiet")
+    page.wait_for_function(
+        "() => Number(document.querySelector(\"#tiles .tile[data-kpi='revenue']\")"
+        "?.getAttribute('data-value')) > 0",
+        timeout=60_000,
+    )
+    assert page.evaluate("window.notReloaded") is True
+    assert page.get_attribute("#tiles .tile[data-kpi='spend']", "data-value") == before
+    report = json.loads(cli.ok("report", "--org", "beta", "--days", "28", "--json").stdout)
+    shown = page.get_attribute("#tiles .tile[data-kpi='revenue']", "data-value")
+    assert float(shown or 0) == pytest.approx(report["totals"]["revenue"])
 
 
 def test_a_wrong_token_is_refused(browser: Any, served: Server) -> None:

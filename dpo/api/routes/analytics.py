@@ -14,17 +14,17 @@ from sqlmodel import Session
 
 from dpo.api.cache import NOT_MODIFIED, Computed, question, response_cache
 from dpo.api.dashboard import render_dashboard
-from dpo.api.deps import Credentials, EditorDep, SessionDep, org_for
+from dpo.api.deps import Credentials, EditorDep, IdPath, SessionDep, org_for
 from dpo.api.errors import responses
 from dpo.api.models import AggregateRequestBody, ChannelOut, DashboardOut, JobOut
 from dpo.errors import DpoError, LockHeldError
-from dpo.insights.store import InsightPublic, list_insights
+from dpo.insights.store import InsightPublic, acknowledge, list_insights, unknown_insight
 from dpo.jobs.aggregate import refresh_rollups, run_aggregate
 from dpo.jobs.runner import JobResult
 from dpo.reporting.channels import build_channel_report
 from dpo.reporting.reports import MAX_DAYS, ReportRequest, build_report, parse_request
 from dpo.rollup.aggregate import AggregateRequest
-from dpo.storage.models import utcnow
+from dpo.storage.models import Insight, utcnow
 from dpo.validation import check_day
 from dpo.vocab import CompareTo, Grain, InsightKind, InsightStatus, JobStatus, Severity
 
@@ -159,6 +159,17 @@ def insights(
         return Computed(found)
 
     return response_cache(request).answer(request, credentials, org, question(request), compute)
+
+
+@router.post("/insights/{insight_id}/ack", responses=responses(401, 403, 404, 422))
+def acknowledge_insight(
+    insight_id: IdPath, session: SessionDep, principal: EditorDep
+) -> InsightPublic:
+    """Acknowledge an insight: seen, no longer open (it stays listed)."""
+    insight = session.get(Insight, insight_id)
+    if insight is None or not (principal.is_admin or insight.org_id == principal.org_id):
+        raise unknown_insight(insight_id)
+    return acknowledge(session, insight_id, now=utcnow())
 
 
 @router.post("/aggregate", responses=responses(401, 403, 404, 409, 422))

@@ -175,6 +175,9 @@ async function renderGoals(org, fmt, units) {
 
 // --- flow -------------------------------------------------------------------------------------
 
+// What the page shows, kept so that an event can redraw one part without the others.
+const shown = { org: null, fmt: null, units: {} };
+
 async function showDashboard() {
   $("error").hidden = true;
   const org = $("org").value;
@@ -182,6 +185,7 @@ async function showDashboard() {
   const dash = await api(`/api/analytics/dashboard/${encodeURIComponent(org)}?days=${days}`);
   const fmt = formatter(dash.currency);
   const units = Object.fromEntries(dash.kpis.map((k) => [k.name, k.unit]));
+  Object.assign(shown, { org, fmt, units });
   $("period").textContent = `${dash.name} · ${dash.period.start} → ${dash.period.end} ` +
     `(${dash.timezone}, ${dash.currency}) · compared with ${dash.compare.start} → ${dash.compare.end}`;
   $("warnings").hidden = !dash.warnings.length;
@@ -199,13 +203,113 @@ async function showDashboard() {
   $("dashboard").hidden = false;
 }
 
+async function showInsights() {
+  const org = shown.org;
+  renderInsights(await api(`/api/analytics/insights/${encodeURIComponent(org)}?status=open`));
+}
+
+async function showGoals() {
+  await renderGoals(shown.org, shown.fmt, shown.units);
+}
+
+// --- live updates -----------------------------------------------------------------------------
+// The organization's event stream (`GET /api/events/{org}`), read with fetch: EventSource cannot
+// send the Authorization header. A sync or rollup redraws the dashboard (goals included), an
+// insight the insights, a goal the goals; events arriving together are redrawn once.
+
+const REDRAW = { sync: ["all"], rollups: ["all"], ready: ["all"], reset: ["all"],
+                 insight: ["insights"], goal: ["goals", "insights"] };  // goal risks are insights
+const live = { controller: null, lastId: null, pending: new Set(), timer: null, retryMs: 3000 };
+
+function setLive(text, state) {
+  $("live").textContent = text;
+  $("live").className = `live ${state}`;
+}
+
+function redrawSoon(part) {
+  live.pending.add(part);
+  if (live.timer !== null) return;
+  live.timer = setTimeout(() => {
+    const parts = live.pending;
+    live.pending = new Set();
+    live.timer = null;
+    let redraw = Promise.resolve();
+    if (parts.has("all")) redraw = showDashboard();
+    else {
+      if (parts.has("insights")) redraw = redraw.then(showInsights);
+      if (parts.has("goals")) redraw = redraw.then(showGoals);
+    }
+    redraw.catch(fail);
+  }, 250);
+}
+
+function onEvent(fields) {
+  if (fields.id !== undefined) live.lastId = fields.id;
+  if (fields.retry !== undefined && /^\d+$/.test(fields.retry)) live.retryMs = Number(fields.retry);
+  const parts = REDRAW[fields.event] || [];
+  if (!(fields.event === "ready" && live.firstReady)) parts.forEach(redrawSoon);
+  live.firstReady = false;
+}
+
+async function follow(org, signal) {
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  if (live.lastId !== null) headers["Last-Event-ID"] = live.lastId;
+  const res = await fetch(`/api/events/${encodeURIComponent(org)}`, { headers, signal, cache: "no-store" });
+  if (res.status === 401) throw new Refused("The token was refused: check it, or create one with `dpo tokens create --org ORG`.");
+  if (!res.ok) throw new Error(`the live updates stopped (HTTP ${res.status})`);
+  setLive("live", "on");
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let fields = {};
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (fields.event !== undefined || fields.id !== undefined) onEvent(fields);
+        fields = {};
+      } else if (!line.startsWith(":")) {
+        const at = line.indexOf(":");
+        const name = at < 0 ? line : line.slice(0, at);
+        fields[name] = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+      }
+    }
+  }
+}
+
+function subscribe(org) {
+  if (live.controller) live.controller.abort();
+  const controller = new AbortController();
+  Object.assign(live, { controller, lastId: null, firstReady: true });
+  const loop = async () => {
+    while (!controller.signal.aborted) {
+      try {
+        await follow(org, controller.signal);
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        if (error instanceof Refused) { fail(error); return; }
+      }
+      if (controller.signal.aborted) return;
+      setLive("reconnecting…", "off");
+      await new Promise((resolve) => setTimeout(resolve, live.retryMs));
+    }
+  };
+  loop();
+}
+
 async function start() {
   const orgs = await api("/api/organizations");
   const select = $("org");
   select.replaceChildren(...orgs.map((o) => el("option", `${o.name} (${o.slug})`, { value: o.slug })));
   $("login").hidden = true;
   $("org-form").hidden = false;
-  if (orgs.length) await showDashboard();
+  if (orgs.length) {
+    await showDashboard();
+    subscribe(select.value);
+  }
 }
 
 function fail(error) {
@@ -215,6 +319,7 @@ function fail(error) {
     return;
   }
   sessionStorage.removeItem(TOKEN_KEY);
+  if (live.controller) live.controller.abort();
   $("dashboard").hidden = true;
   $("org-form").hidden = true;
   $("login").hidden = false;
@@ -229,7 +334,10 @@ $("login-form").addEventListener("submit", (event) => {
   $("token").value = "";
   start().catch(fail);
 });
-$("org").addEventListener("change", () => showDashboard().catch(fail));
+$("org").addEventListener("change", () => {
+  showDashboard().catch(fail);
+  subscribe($("org").value);
+});
 $("days").addEventListener("change", () => showDashboard().catch(fail));
 $("logout").addEventListener("click", () => {
   sessionStorage.removeItem(TOKEN_KEY);
