@@ -19,11 +19,12 @@ import uvicorn
 
 from dpo.api.app import create_app
 from dpo.api.deps import ApiConfig
+from dpo.insights.store import InsightDraft, save_insights
 from dpo.resources.tokens import create_token
 from dpo.storage import events
 from dpo.storage.db import ready_engine, session_scope
 from dpo.storage.models import utcnow
-from dpo.vocab import EventKind
+from dpo.vocab import EventKind, InsightKind, Severity
 from tests.api.conftest import Api
 from tests.api.test_analytics import store_insights
 
@@ -237,3 +238,23 @@ def test_a_revoked_token_ends_its_stream(served: str, api: Api) -> None:
     assert stream.next() is None  # the server closed it
     stream.close()
     assert api.get("/api/events/acme", who=f"Bearer {secret}").status_code == 401
+
+
+def test_a_goal_put_at_risk_is_a_goal_event(api: Api) -> None:
+    """A goal-risk insight tells of its goal: the page redraws the goals when it comes."""
+    goal = api.goals["acme"]
+    draft = InsightDraft(
+        InsightKind.goal_risk,
+        "Revenue goal at risk",
+        Severity.warning,
+        f"goal:{goal}",
+        evidence={"goal_id": goal},
+    )
+    with session_scope() as session:
+        save_insights(session, 1, [draft], now=utcnow())
+    with session_scope() as session:
+        save_insights(session, 1, [], now=utcnow(), resolve_kinds=[InsightKind.goal_risk])
+    with ready_engine().connect() as conn:
+        found, _ = events.since(conn, 1, 0)
+    told = [(e.kind, e.detail["action"], e.detail.get("goal")) for e in found]
+    assert told[-2:] == [("goal", "raised", goal), ("goal", "resolved", goal)]
