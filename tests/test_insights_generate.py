@@ -4,8 +4,11 @@ incidents and nothing else, re-runs update instead of duplicating, cron behaviou
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from dpo.connectors.demo import CAMPAIGNS
 from dpo.jobs.demo import run_demo
@@ -39,6 +42,52 @@ def test_demo_incidents_are_found_and_nothing_else(database: Database) -> None:
     assert "spend" in [r["kpi"] for r in spike.evidence["related"]]
     drop = by_kind["conversion_drop"]
     assert drop is not None and drop.kpi in ("revenue", "orders") and drop.evidence["change"] < -0.5
+
+
+def span_of_title(title: str) -> timedelta:
+    """How long the title says the insight lasted: "on Mon 09 Mar, 16:00-20:00", "from Mon 09
+    Mar 16:00, for 30 hours", "on Mon 09 Mar", "Mon 09 Mar - Wed 11 Mar"."""
+    if m := re.search(r", (\d\d):(\d\d)-(\d\d):(\d\d)$", title):
+        start, end = int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])
+        return timedelta(minutes=(end - start) % (24 * 60))
+    if m := re.search(r", for (\d+) hours$", title):
+        return timedelta(hours=int(m[1]))
+    if m := re.search(r"(\w{3} \d\d \w{3}) - (\w{3} \d\d \w{3})$", title):
+        first, last = (datetime.strptime(f"{d} 2026", "%a %d %b %Y") for d in (m[1], m[2]))
+        return last - first + timedelta(days=1)
+    assert re.search(r" on \w{3} \d\d \w{3}$", title), title
+    return timedelta(days=1)
+
+
+def test_every_insight_says_the_same_span_money_and_zone_everywhere(database: Database) -> None:
+    """Title, text, period and evidence come from one record: the span the title shows is
+    the text's "over N hours" and the stored period; money at stake is the money KPI's
+    |expected - actual| over that span, said once in the text; a tracking outage with the
+    store's revenue intact is data quality with no money at stake; times are local, named."""
+    run = run_demo(now=NOW, days=42)
+    shown = [match for _, match in run.found if match is not None] + run.others
+    assert len(shown) >= 3
+    for insight in shown:
+        assert insight.period_start is not None and insight.period_end is not None
+        span = insight.period_end - insight.period_start
+        assert span_of_title(insight.title) == span, insight.title
+        unit, step = ("hour", 3600) if insight.evidence["grain"] == "hour" else ("day", 86400)
+        count = round(span.total_seconds() / step)
+        over = f"over {count} {unit}{'s' if count != 1 else ''} (Europe/Berlin time, CE"
+        assert over in insight.description, (insight.title, insight.description)
+        assert insight.timezone == insight.evidence["timezone"] == "Europe/Berlin"
+        stake = insight.evidence["impact"]
+        gap = abs(insight.evidence["expected"] - insight.evidence["actual"])
+        if insight.kpi in ("revenue", "spend", "attributed_revenue"):
+            assert stake == pytest.approx(gap, abs=0.01), insight.title
+        said = re.findall(r"Money at stake: about EUR ([\d,]+)", insight.description)
+        assert said == ([f"{stake:,.0f}"] if stake else []), insight.description
+    by_kind = {i.kind: match for i, match in run.found}
+    outage = by_kind["tracking_outage"]
+    assert outage is not None and outage.kind == "data_quality"
+    assert outage.evidence["impact"] == 0
+    assert "No money at stake" in outage.description
+    assert ": no data" in outage.description or "no data" not in outage.description
 
 
 def test_reruns_update_and_resolve_instead_of_duplicating(database: Database) -> None:

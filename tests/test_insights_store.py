@@ -82,6 +82,17 @@ def test_list_filters_and_orders_by_severity(cli: CliInvoker, database: Database
     assert json.loads(cli.ok("insights", "list", "--status", "resolved", "--json").stdout) == []
 
 
+def test_list_shows_times_in_the_organizations_zone(cli: CliInvoker, database: Database) -> None:
+    setup_org(cli)  # Europe/Berlin
+    first = draft("a", title="Revenue 80% below normal on Sun 01 Mar, 13:00-16:00")
+    first.period_start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    save(database, [first])
+    table = cli.ok("insights", "list").stdout
+    assert "times in each organization's time zone" in table
+    assert "2026-03-01 13:00 CET" in table  # 12:00 UTC, as the title says it
+    assert json.loads(cli.ok("insights", "list", "--json").stdout)[0]["timezone"] == "Europe/Berlin"
+
+
 def test_ack_unknown_insight(cli: CliInvoker, database: Database) -> None:
     result = cli("insights", "ack", "42")
     assert result.exit_code == 2

@@ -32,6 +32,7 @@ def insight(title: str, severity: str = "critical", **evidence: object) -> Insig
         campaign=None,
         period_start=WHEN,
         period_end=WHEN,
+        timezone="UTC",
         evidence={"change": -0.7817, "impact": 6900.5, **evidence},
         status="open",
         created_at=WHEN,

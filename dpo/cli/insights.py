@@ -11,6 +11,7 @@ from dpo.vocab import InsightKind, InsightStatus, Severity
 
 if TYPE_CHECKING:
     from dpo.insights.csvseries import Detection
+    from dpo.insights.store import InsightPublic
 
 
 class ScaleChoice(StrEnum):
@@ -76,11 +77,20 @@ def list_(
         render.print_json(items)
         return
     render.print_table(
-        "Insights (times in UTC)",
+        "Insights (times in each organization's time zone)",
         ["id", "org", "severity", "kind", "title", "from", "status"],
-        [(i.id, i.org, i.severity, i.kind, i.title, i.period_start, i.status) for i in items],
+        [(i.id, i.org, i.severity, i.kind, i.title, _local(i), i.status) for i in items],
         empty="No insights.",
     )
+
+
+def _local(insight: "InsightPublic") -> str:
+    """When an insight's period began, in its organization's zone, named."""
+    from zoneinfo import ZoneInfo
+
+    if insight.period_start is None:
+        return ""
+    return f"{insight.period_start.astimezone(ZoneInfo(insight.timezone)):%Y-%m-%d %H:%M %Z}"
 
 
 @app.command("ack")

@@ -31,15 +31,15 @@ class Finding:
     start: datetime  # UTC, inclusive
     end: datetime  # UTC, exclusive
     direction: int  # +1 above normal, -1 below
-    points: int
+    points: int  # flagged positions in [start, end) (a run may hold a short lull)
     missing: int  # how many of them had no data at all
     peak: float  # the highest score
-    expected: float  # summed (or, for ratios, averaged) over the run
+    expected: float  # summed (or, for ratios, averaged) over [start, end)
     actual: float
     ongoing: bool
     history_days: float
     noise: float  # the series' relative noise
-    money: float = 0.0  # the scope's spend (or revenue) during the run, for ratios' impact
+    money: float = 0.0  # the scope's spend (or revenue) over [start, end), for ratios
 
     @property
     def is_missing(self) -> bool:
@@ -73,7 +73,9 @@ def findings_of(
         direction = np.where(np.isnan(values) | (np.nan_to_num(values) < expected), -1, 1)
     for lo, hi, sign in _runs(flags, direction, SUPPRESS[grain]):
         hits = np.arange(lo, hi)[flags[lo:hi]]
-        actual, wanted = _amounts(series, hits, expected)
+        # Over the whole run, lulls included: the numbers cover the span the insight shows.
+        span = np.arange(lo, hi)
+        actual, wanted = _amounts(series, span, expected)
         yield Finding(
             kpi=series.kpi,
             scope=series.scope,
@@ -89,7 +91,7 @@ def findings_of(
             ongoing=hi >= len(flags) - 1,
             history_days=scores.history_days,
             noise=_relative_noise(scores),
-            money=0.0 if money is None else float(np.nansum(money[hits])),
+            money=0.0 if money is None else float(np.nansum(money[span])),
         )
 
 

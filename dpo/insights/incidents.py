@@ -6,6 +6,14 @@ spend. Findings that overlap in time, in related scopes (the total relates to ev
 channel to its campaigns), form one incident, told by its most telling finding: a data gap
 first, then hourly before daily, money before counts before ratios, the most specific scope.
 
+An insight is told from one record, its lead finding: its span is the insight's period (the
+title's times, "over N hours", `period_start`/`period_end`), and its expected and actual values
+are summed over that span. *Money at stake* is defined once (`at_stake`): the shortfall (or
+excess) of a money KPI against expected over that span; orders count at the average order
+value and cost ratios at the spend they applied to, while traffic and conversion counts are
+not money by themselves. A tracking outage — sessions or conversions missing or moving while
+no revenue or spend moves with them — is a data-quality finding with no money at stake.
+
 Severity weighs how unusual the incident is against how much money it moves, relative to the
 organization's typical day; confidence grows with the history behind the judgement and
 shrinks with the noise of the series.
@@ -45,6 +53,7 @@ KPI_ORDER = (
     "aov",
 )
 MONEY_KPIS = {k.name for k in KPIS.values() if k.is_additive and k.unit == "money"}
+TRACKING_KPIS = {"sessions", "conversions"}  # what analytics measures: no money by themselves
 CRITICAL_SHARE = 0.10  # of a typical day's money
 WARNING_SHARE = 0.01
 NEGLIGIBLE_SHARE = 0.002  # below this an anomaly is not worth an alert
@@ -60,7 +69,9 @@ class Money:
     per_unit: dict[str, float]
 
     def impact(self, finding: Finding) -> float:
-        """The money a finding moves (or hides, for missing data)."""
+        """What a finding is worth, for how loud its alert is: the money it moves, or what
+        its units are usually worth (hidden, for missing data). Not what the alert shows as
+        money at stake (`at_stake`)."""
         gap = abs(finding.actual - finding.expected)
         if finding.kpi in MONEY_KPIS:
             return gap
@@ -95,6 +106,30 @@ class Incident:
     def end(self) -> datetime:
         """When it ended (exclusive)."""
         return max(f.end for f in self.timed)
+
+    @property
+    def is_tracking(self) -> bool:
+        """Analytics moved (or went missing) while no revenue or spend moved with it."""
+        lead = self.lead
+        moved_money = any(f.kpi in MONEY_KPIS and not f.is_missing for f in self.findings)
+        return lead.kpi in TRACKING_KPIS and not moved_money
+
+
+def at_stake(lead: Finding, money: Money) -> float:
+    """Money at stake, as every view of an insight shows it: for a money KPI, |expected -
+    actual| over the lead's span; orders at the average order value; a cost ratio's change
+    times the spend it applied to. Nothing for missing data (nothing is known to be lost) and
+    for counts that are not money (sessions, conversions, clicks, impressions)."""
+    if lead.is_missing:
+        return 0.0
+    gap = abs(lead.expected - lead.actual)
+    if lead.kpi in MONEY_KPIS:
+        return gap
+    if lead.kpi == "orders":
+        return gap * money.per_unit.get("orders", 0.0)
+    if not KPIS[lead.kpi].is_additive:
+        return abs(lead.change or 0.0) * lead.money
+    return 0.0
 
 
 def _telling(f: Finding) -> tuple[Any, ...]:
@@ -140,24 +175,26 @@ def _related(a: Scope, b: Scope) -> bool:
 def draft(incident: Incident, money: Money) -> InsightDraft | None:
     """The alert for an incident (None when too little money moves to bother anyone)."""
     lead = incident.lead
-    impact = max(money.impact(f) for f in incident.findings)
-    share = impact / money.day if money.day > 0 else 0.0
-    kind = InsightKind.data_quality if lead.is_missing else InsightKind.anomaly
-    if kind is InsightKind.anomaly and share < NEGLIGIBLE_SHARE:
+    worth = max(money.impact(f) for f in incident.findings)
+    loud = worth / money.day if money.day > 0 else 0.0
+    tracking = lead.is_missing or incident.is_tracking
+    kind = InsightKind.data_quality if tracking else InsightKind.anomaly
+    if kind is InsightKind.anomaly and loud < NEGLIGIBLE_SHARE:
         return None
+    stake = 0.0 if tracking else at_stake(lead, money)
     return InsightDraft(
         kind=kind,
-        title=_title(lead, incident, money),
-        severity=_severity(lead, share, kind, peak=max(f.peak for f in incident.findings)),
+        title=_title(lead, money),
+        severity=_severity(lead, loud, kind, peak=max(f.peak for f in incident.findings)),
         fingerprint=_fingerprint(kind, lead),
-        description=_description(incident, lead, money, impact, share),
+        description=_description(incident, lead, money, stake),
         confidence=_confidence(lead),
         kpi=lead.kpi,
         channel=lead.scope.channel or None,
         campaign=lead.scope.campaign or None,
-        period_start=incident.start,
-        period_end=incident.end,
-        evidence=_evidence(incident, lead, money, impact),
+        period_start=lead.start,
+        period_end=lead.end,
+        evidence=_evidence(incident, lead, money, stake),
     )
 
 
@@ -183,10 +220,10 @@ def _fingerprint(kind: InsightKind, lead: Finding) -> str:
 # --- words ------------------------------------------------------------------------------------
 
 
-def _title(lead: Finding, incident: Incident, money: Money) -> str:
+def _title(lead: Finding, money: Money) -> str:
     what = KPIS[lead.kpi].label
     where = "" if lead.scope.level == "total" else f" of {lead.scope.label}"
-    when = _when(lead.grain, incident.start, incident.end, money.tz)
+    when = _when(lead.grain, lead.start, lead.end, money.tz)
     if lead.is_missing:
         return f"No {what.lower()}{where} recorded {when}"
     return f"{what}{where} {_change_words(lead)} {when}"
@@ -214,37 +251,56 @@ def _when(grain: Grain, begin: datetime, finish: datetime, tz: ZoneInfo) -> str:
     return f"on {start:%a %d %b}, {span}" if hours < 24 else f"from {start:%a %d %b %H:%M}, {span}"
 
 
-def _description(
-    incident: Incident, lead: Finding, money: Money, impact: float, share: float
-) -> str:
+def _description(incident: Incident, lead: Finding, money: Money, stake: float) -> str:
     what = KPIS[lead.kpi].label
     where = "" if lead.scope.level == "total" else f" for {lead.scope.label}"
-    unit = ("hour" if lead.grain is Grain.hour else "day") + ("s" if lead.points != 1 else "")
     verb = "averaged" if not KPIS[lead.kpi].is_additive else "was"
     text = (
         f"{what}{where} {verb} {_amount(lead.kpi, lead.actual, money)} where about "
-        f"{_amount(lead.kpi, lead.expected, money)} was expected, over {lead.points} {unit}"
-        f" ({money.tz.key} time)."
+        f"{_amount(lead.kpi, lead.expected, money)} was expected, over "
+        f"{_duration(lead)} ({_zone(lead.start, money.tz)})."
     )
     others = [f for f in incident.findings if f is not lead]
     if others:
         listed = ", ".join(_brief(f) for f in sorted(others, key=_telling)[:5])
         text += f" Also unusual: {listed}."
-    if impact:
+    if incident.is_tracking and not lead.is_missing:
+        text += " No revenue or spend moved with it: check the tracking before the business."
+    if stake:
+        share = stake / money.day if money.day > 0 else 0.0
         text += (
-            f" Money at stake: about {money.currency} {impact:,.0f} ({share:.0%} of a typical day)."
+            f" Money at stake: about {money.currency} {stake:,.0f} ({share:.0%} of a typical day)."
         )
+    elif incident.is_tracking or lead.is_missing:
+        text += " No money at stake: the data is missing, not the money."
     if lead.ongoing:
         text += " Still going at the latest data."
     return text
 
 
+def _duration(f: Finding) -> str:
+    """The length of a finding's span, in its grain's units: the title's span in words."""
+    step = 3600 if f.grain is Grain.hour else 86400
+    count = round((f.end - f.start).total_seconds() / step)
+    unit = "hour" if f.grain is Grain.hour else "day"
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
+def _zone(at: datetime, tz: ZoneInfo) -> str:
+    """The zone the times are in, named, e.g. `Europe/Berlin time, CET`."""
+    short = at.astimezone(tz).tzname()
+    named = f"{tz.key} time"
+    return named if not short or short == tz.key else f"{named}, {short}"
+
+
 def _brief(f: Finding) -> str:
     where = "" if f.scope.level == "total" else f" ({f.scope.label})"
     change = f.change
-    moved = "no data" if f.is_missing else (f"{change:+.0%}" if change is not None else "unusual")
+    moved = (
+        ": no data" if f.is_missing else (f" {change:+.0%}" if change is not None else " unusual")
+    )
     label = KPIS[f.kpi].label
-    return f"{label if label.isupper() else label.lower()}{where} {moved}"
+    return f"{label if label.isupper() else label.lower()}{where}{moved}"
 
 
 def _amount(kpi: str, value: float, money: Money) -> str:
@@ -258,9 +314,10 @@ def _amount(kpi: str, value: float, money: Money) -> str:
     return f"{value:,.0f}"
 
 
-def _evidence(incident: Incident, lead: Finding, money: Money, impact: float) -> dict[str, Any]:
+def _evidence(incident: Incident, lead: Finding, money: Money, stake: float) -> dict[str, Any]:
     return {
         "grain": lead.grain.value,
+        "timezone": money.tz.key,
         "expected": round(lead.expected, 4),
         "actual": round(lead.actual, 4),
         "change": None if lead.change is None else round(lead.change, 4),
@@ -268,7 +325,7 @@ def _evidence(incident: Incident, lead: Finding, money: Money, impact: float) ->
         "points": lead.points,
         "missing_points": lead.missing,
         "ongoing": lead.ongoing,
-        "impact": round(impact, 2),
+        "impact": round(stake, 2),  # money at stake (`at_stake`), as the text says it
         "currency": money.currency,
         "related": [
             {

@@ -64,6 +64,7 @@ class InsightPublic(SQLModel):
     campaign: str | None
     period_start: datetime | None
     period_end: datetime | None
+    timezone: str  # the organization's: the zone the title's and text's times are in
     evidence: dict[str, Any]
     status: str
     created_at: datetime
@@ -217,4 +218,6 @@ def acknowledge(session: Session, insight_id: int, *, now: datetime) -> InsightP
 
 def public(insight: Insight, org: Organization) -> InsightPublic:
     """The shape shown to users and API clients."""
-    return InsightPublic.model_validate({**insight.model_dump(), "org": org.slug})
+    return InsightPublic.model_validate(
+        {**insight.model_dump(), "org": org.slug, "timezone": org.timezone}
+    )
