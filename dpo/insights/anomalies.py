@@ -169,8 +169,10 @@ class _Detector:
         days = max(1.0, (t - self.start + 1) / self.spec.per_day)
         widen = self.widen = 1.0 + self.spec.early_days / days
         y = self.y[t]
-        if math.isnan(y) and self.reported[int(self.s.slots[t])] < _USUALLY_REPORTED:
-            return 0.0, 0.0, False  # no data where there never is any (nights, weekends)
+        if math.isnan(y) and (
+            self.s.missing_is_gap or self.reported[int(self.s.slots[t])] < _USUALLY_REPORTED
+        ):
+            return 0.0, 0.0, False  # no data where there never is any (nights), or a gap
         if self.s.is_log:
             if math.isnan(y) or y <= 0 or e <= 0 or self.vol[t] < self.min_volume:
                 return 0.0, 0.0, False

@@ -95,6 +95,9 @@ class Series:
     grain: Grain
     is_log: bool = False
     volume: Floats | None = None  # counts behind a ratio (log series only)
+    # True: a missing point is no data (a pause in collection), never judged; False: where
+    # the series usually has data, a missing point is judged as a zero (a tracking outage).
+    missing_is_gap: bool = False
 
 
 @dataclass
