@@ -9,7 +9,8 @@ For each sensitivity it prints, over synthetic series (see bench/synthetic.py):
 - incident recall: labelled incidents with at least one flagged point (their first 3 hours
   after the start count: a causal detector needs a point or two to see a moderate change);
 - false alarms: flagged runs (gaps of up to 3 points merged) that touch no incident, per
-  30 days of one series; alarm precision = runs that touch an incident / all runs;
+  30 days of one series, from day 3 of an hourly series (the earliest it can be judged) and
+  day 14 of a daily one; alarm precision = runs that touch an incident / all runs;
 - per kind of series and of incident, so a weakness shows where it is.
 
 With `--real DIR` it also scores real labelled series (NAB's format) through the path a user
@@ -125,7 +126,7 @@ def sweep(
     sensitivities: list[float],
     base: DetectorConfig,
     *,
-    judged_from: int = 7 * 24,
+    judged_from: int = 3 * 24,
 ) -> None:
     for sens in sensitivities:
         config = DetectorConfig(**{**base.__dict__, "sensitivity": sens})

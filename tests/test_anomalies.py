@@ -126,11 +126,23 @@ def test_missing_hours_are_judged_as_missing() -> None:
 
 
 def test_short_history_is_not_judged() -> None:
-    y, slots, days = hourly(days=6)
+    y, slots, days = hourly(days=3)
     y[-5:] = 0
     scores = run(y, slots, days)
     assert not scores.is_judged.any() and not scores.is_anomaly.any()
     assert (scores.score == 0).all()
+
+
+def test_three_days_are_enough_for_a_large_loss_and_not_for_the_weekend() -> None:
+    """From day 3 a large loss is an incident (within 3 hours), while the first weekend,
+    which the history has not shown yet, is not."""
+    y, slots, days = hourly(days=14, per_hour=120.0, seed=5)
+    start = 3 * 24 + 10  # day 4 (a Friday) at 10:00, the weekend after it unseen
+    y[start : start + 8] = np.round(y[start : start + 8] * 0.2)
+    scores = run(y, slots, days)
+    assert scores.is_judged[3 * 24 :].all() and not scores.is_judged[: 3 * 24].any()
+    assert scores.is_anomaly[start : start + 3].any()
+    assert flagged(scores, 0, start) == 0 and flagged(scores, start + 12, len(y)) == 0
 
 
 def test_ratios_are_judged_on_a_log_scale() -> None:

@@ -150,8 +150,8 @@ rows per hour, coarser ones per day (--every). Writes
 timestamp,value,score,is_anomaly,alert,finding for every input row, in input order: score is
 in [0, 1], judged only from the hours (days) before, as the hourly job sees them; is_anomaly
 is score >= 0.5 at the default sensitivity; flagged rows carry the number of their finding,
-and alert is 1 on the row where each finding is first known, 0 elsewhere. The first week
-(hourly; two daily) is history, not judged. Missing rows are no data, never a drop: a
+and alert is 1 on the row where each finding is first known, 0 elsewhere. The first 3 days
+(hourly; two weeks for ratios and daily values) are history, not judged. Missing rows are no data, never a drop: a
 gap is reported as a data-quality note. A bad file is one Error: line and exit 2."""
 
 
@@ -266,8 +266,8 @@ def _summary(result: "Detection", output: Path) -> None:
     judged = (
         f"judged from {result.first_judged} (the rows before are history)"
         if result.first_judged
-        else "none judged: a series needs a week of history first (two for ratios; "
-        "two weeks of daily values) and some activity in it"
+        else "none judged: a series needs 3 days of history first (two weeks for ratios and "
+        "for daily values) and some activity in it"
     )
     typer.echo(
         f"Scored {len(points):,} rows of {data.value_column!r} "

@@ -77,11 +77,15 @@ class GrainSpec:
     # Thresholds x this: a daily series has 24 times fewer points to raise false alarms on,
     # so the same alarm rate per month allows lower thresholds.
     threshold_scale: float = 1.0
+    # Ratios are noisier than what they are made of: more history before judging them.
+    log_warmup: int = 0
 
 
 SPECS = {
-    Grain.hour: GrainSpec(168, 24, 168, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24),
-    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8),
+    Grain.hour: GrainSpec(
+        168, 24, 72, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24, log_warmup=14 * 24
+    ),
+    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8, log_warmup=28),
 }
 
 
