@@ -151,8 +151,9 @@ timestamp,value,score,is_anomaly,alert,finding for every input row, in input ord
 in [0, 1], judged only from the hours (days) before, as the hourly job sees them; is_anomaly
 is score >= 0.5 at the default sensitivity; flagged rows carry the number of their finding,
 and alert is 1 on the row where each finding is first known, 0 elsewhere. The first 3 days
-(hourly; two weeks for ratios and daily values) are history, not judged. Missing rows are no data, never a drop: a
-gap is reported as a data-quality note. A bad file is one Error: line and exit 2."""
+(hourly; two weeks for ratios and daily values) are history, not judged. Missing rows are
+no data, never a drop: a gap is reported as a data-quality note. A bad file is one Error:
+line and exit 2."""
 
 
 @app.command("detect", help=DETECT_HELP)
