@@ -133,6 +133,17 @@ def test_short_history_is_not_judged() -> None:
     assert (scores.score == 0).all()
 
 
+def test_a_large_sustained_loss_is_flagged_within_three_hours() -> None:
+    """A checkout that stops taking 80 % of the orders of a shop selling about 10 an hour."""
+    for seed in (1, 2, 3, 4, 5):
+        y, slots, days = hourly(days=42, per_hour=10.0, seed=seed)
+        start = 30 * 24 + 10  # 10:00
+        y[start : start + 10] = np.round(y[start : start + 10] * 0.2)
+        scores = run(y, slots, days)
+        assert scores.is_anomaly[start : start + 3].any(), seed  # known by 13:00
+        assert flagged(scores, 7 * 24, start) == 0
+
+
 def test_three_days_are_enough_for_a_large_loss_and_not_for_the_weekend() -> None:
     """From day 3 a large loss is an incident (within 3 hours), while the first weekend,
     which the history has not shown yet, is not."""

@@ -237,7 +237,7 @@ class _Detector:
             # first ordinary hour after an outage is not part of it.
             typical = evidence.typical_llr(self.noise, e, sd, q, is_log=is_log, var=var)
             if step > 0 and step >= _CONTINUE_SHARE * info * typical:
-                run = max(run, c / run_h)
+                run = max(run, c / (run_h * (cfg.loss_h_share if q <= -0.6 else 1.0)))
             else:  # a point that does not continue the run weakens it
                 c = min(c, 0.5 * run_h)
             self.cusum[j] = c
