@@ -389,3 +389,29 @@ def test_ratios_are_averaged_per_hour_by_default(cli: CliInvoker, tmp_path: Path
     assert "rows about 30 minutes apart, averaged per hour (2 rows)" in result.stdout
     daily = cli.ok("insights", "detect", str(series), "--every", "1d", "-o", "/dev/null")
     assert "averaged per day (48 rows)" in daily.stdout
+
+
+def test_a_spike_in_one_row_finer_than_an_hour_alerts_on_that_row(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    """A 5-minute latency gauge: one row far beyond anything of the weeks before is flagged
+    on its own, although the hour's mean hides most of it."""
+    rng = np.random.default_rng(12)
+    rows_per_day = 24 * 12
+    values = 100 * np.exp(rng.standard_t(4, size=rows_per_day * 21) * 0.05)
+    spike = 17 * rows_per_day + 10 * 12 + 7  # day 17, 10:35
+    values[spike] = 400.0
+    lines = ["timestamp,latency"] + [
+        f"{(START + timedelta(minutes=5 * i)).isoformat()},{v:.1f}" for i, v in enumerate(values)
+    ]
+    series = tmp_path / "latency.csv"
+    series.write_text("\n".join(lines) + "\n")
+    scored = rows(cli.ok("insights", "detect", str(series), "--agg", "mean").stdout)
+    hour = range(spike - 7, spike + 5)  # the hour's mean is out of line too
+    assert [i for i, r in enumerate(scored) if r["is_anomaly"] == "true"] == list(hour)
+    # Known at 10:35, when the row came, not at the end of its hour.
+    assert [r["timestamp"] for r in scored if r["alert"] == "1"] == [
+        (START + timedelta(days=17, hours=10, minutes=35)).isoformat()
+    ]
+    others = [float(scored[i]["score"]) for i in hour if i != spike]
+    assert float(scored[spike]["score"]) > max(others)

@@ -3,8 +3,9 @@
 Flagged points form findings as in `insights generate` (runs in one direction, lulls of up
 to 6 hours or 2 days merged): one alert each, on the row where the finding is first known —
 the first flagged row, or for rows finer than the grid, the last row of the first flagged
-hour (an hour is judged once it is complete). A gap (no data where data was due) is a
-data-quality finding of its own, never an anomaly.
+hour (an hour is judged once it is complete), unless a row of it was flagged on its own
+(`native`): then that row. A gap (no data where data was due) is a data-quality finding of
+its own, never an anomaly.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dpo.insights import native
 from dpo.insights.anomalies import detect
 from dpo.insights.csvread import CsvSeries, read_series
 from dpo.insights.detection import DetectorConfig, Scores, Series
@@ -94,8 +96,8 @@ def detect_csv(
         missing_is_gap=missing == "gap",
     )
     scores = detect(series, DetectorConfig(sensitivity=sensitivity))
-    finding_of, alert_rows = _findings(data, scores)
-    score = scores.score
+    own, row_flags, row_score = _rows(data, scores, sensitivity)
+    finding_of, alert_rows = _findings(data, scores, row_flags, own=own)
     points = []
     for i, pos in enumerate(data.positions):
         value = data.values[i]
@@ -104,11 +106,11 @@ def detect_csv(
             PointScore(
                 timestamp=data.times[i],
                 value=None if np.isnan(value) else float(value),
-                score=round(float(score[pos]), 4),
-                is_anomaly=bool(scores.is_anomaly[pos]),
+                score=round(float(row_score[i]), 4),
+                is_anomaly=bool(row_flags[i]),
                 expected=None if np.isnan(expected) else round(float(expected), 4),
                 alert=i in alert_rows,
-                finding=alert_rows.get(i) or (int(finding_of[pos]) if finding_of[pos] else None),
+                finding=alert_rows.get(i) or (int(finding_of[pos]) if row_flags[i] else None),
             )
         )
     judged = np.flatnonzero(scores.is_judged[data.positions])
@@ -117,19 +119,37 @@ def detect_csv(
     return Detection(data, points, first, findings=len(alert_rows), gaps=gaps)
 
 
-def _findings(data: CsvSeries, scores: Scores) -> tuple[np.ndarray, dict[int, int]]:
+def _rows(
+    data: CsvSeries, scores: Scores, sensitivity: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: flagged on its own (see `native`), flagged, and its score: its hour's
+    (day's), or its own where it is finer than the grid and further out."""
+    evidence = native.row_evidence(data, scores)
+    own = evidence * sensitivity >= 1.0
+    flags = scores.is_anomaly[data.positions] | own
+    score = np.maximum(scores.score[data.positions], 1.0 - np.exp2(-evidence))
+    return own, flags, score
+
+
+def _findings(
+    data: CsvSeries, scores: Scores, row_flags: np.ndarray, *, own: np.ndarray
+) -> tuple[np.ndarray, dict[int, int]]:
     """The finding number (0: none) of every grid position, and {alert row: its finding}."""
-    flags = scores.is_anomaly
+    flags = scores.is_anomaly.copy()
+    flags[data.positions[row_flags]] = True
     number = np.zeros(len(flags), dtype=np.int64)
     if not flags.any():
         return number, {}
     with np.errstate(invalid="ignore"):
         direction = np.where(np.nan_to_num(data.grid_values) < scores.expected, -1, 1)
     order = np.lexsort((data.real, data.positions))  # rows in time order
+    sorted_positions = data.positions[order]
     alerts = {}
     for k, (lo, hi, _) in enumerate(flagged_runs(flags, direction, SUPPRESS[data.grain]), 1):
         number[lo:hi][flags[lo:hi]] = k
-        alerts[_known_at(data.positions[order], order, lo)] = k
+        # A row flagged on its own is known at once; a flagged hour when it is complete.
+        first = order[(sorted_positions == lo) & own[order]]
+        alerts[int(first[0]) if len(first) else _known_at(sorted_positions, order, lo)] = k
     return number, alerts
 
 
