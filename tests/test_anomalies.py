@@ -200,3 +200,16 @@ def test_hours_that_never_have_data_are_not_missing() -> None:
     assert scores.is_anomaly.sum() == 0
     y[45 * 24 + 10 : 45 * 24 + 14] = np.nan  # but a gap in business hours is
     assert flagged(run(y, slots, days), 45 * 24 + 10, 45 * 24 + 14) == 4
+
+
+def test_heavy_tails_raise_the_bar_for_a_single_point() -> None:
+    """A smooth gauge whose ordinary hours stray 4-6 sd now and then (t-distributed noise):
+    those are mostly not incidents, while a jump far beyond them still is."""
+    for seed in (21, 22, 23):
+        rng = np.random.default_rng(seed)
+        y = 40 * (1 + 0.02 * rng.standard_t(3, size=60 * 24))
+        y[50 * 24 + 3] = 80.0
+        _, slots, days = hourly(days=60)
+        scores = run(y, slots, days)
+        assert scores.is_anomaly[50 * 24 + 3]
+        assert flagged(scores, 0, len(y)) - 1 <= 5, seed  # under one hour in ten days

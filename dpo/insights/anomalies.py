@@ -26,6 +26,8 @@ _CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
 _ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
 _LOG_ALTERNATIVES = (-0.4, 0.5, 1.0)
 _LEVEL_EVENTS = 100.0
+_Q99 = 2.576  # the 99th percentile of |z| for a standard normal z
+_TAIL_POINTS = 72  # residuals needed to judge the tails by
 _LEVEL_SHARE = 0.25  # a level is judged by only when its window is at least this full
 # With less than a week of history, the runs looked for are changes at least this large.
 _FIRST_WEEK_CHANGE = 0.6  # the level's window holds at least this many events, if it can
@@ -67,7 +69,7 @@ class _Detector:
         self.sum_y = self.sum_p = 0.0
         self.alternatives = _LOG_ALTERNATIVES if series.is_log else _ALTERNATIVES
         self.cusum = [0.0] * len(self.alternatives)
-        self.llr_var = self.widen = 1.0
+        self.llr_var = self.widen = self.tail = 1.0
         self.start = 0
         self.run_dir, self.run_gap, self.run_start = 0, 0, 0
         self.run_y = self.run_e = 0.0
@@ -242,7 +244,17 @@ class _Detector:
                 c = min(c, 0.5 * run_h)
             self.cusum[j] = c
         own = evidence.point_z(float(self.y[t]), e, z, sd, is_log=is_log)
-        return max(abs(own) / (cfg.point_z * scale), run)
+        return max(abs(own) / (cfg.point_z * scale * self.tail), run)
+
+    def _tail(self, t: int) -> float:
+        """How much heavier the tails of the recent standardized residuals are than a
+        normal's: their 99th percentile over 2.576 (at least 1). A series that often strays
+        4 sd on ordinary days needs more than 5 sd to be far out."""
+        lo = max(self.start, t - self.spec.noise_window)
+        z = self.out.z[lo:t][self.out.is_judged[lo:t] & ~self.out.is_anomaly[lo:t]]
+        if len(z) < _TAIL_POINTS:
+            return self.tail
+        return max(1.0, float(np.quantile(np.abs(z), 0.99)) / _Q99)
 
     def _track_run(self, t: int, *, flagged: bool, z: float, e: float, level: float) -> None:
         """Follow the current run of same-direction deviations; re-base once it lasts.
@@ -368,6 +380,7 @@ class _Detector:
         if self.is_integer and self.noise.c == 0:
             kappa = max(kappa, 1.0)  # counts are at least Poisson-noisy
         self.llr_var = kappa * kappa
+        self.tail = self._tail(t)
         self.window = self._level_window(lo, t)
         self._window_sums(t)
 
