@@ -223,7 +223,7 @@ class _Detector:
         scale = self.spec.threshold_scale
         run_h = cfg.run_h * scale
         run = 0.0
-        is_log, var = self.s.is_log, self.llr_var * self.widen * self.widen
+        is_log, var = self.s.is_log, self.llr_var * (self.widen * self.tail) ** 2
         small_ok = t - self.start >= self.spec.slots  # a whole week seen
         for j, q in enumerate(self.alternatives):
             if not small_ok and abs(q) < _FIRST_WEEK_CHANGE:
@@ -249,7 +249,7 @@ class _Detector:
     def _tail(self, t: int) -> float:
         """How much heavier the tails of the recent standardized residuals are than a
         normal's: their 99th percentile over 2.576 (at least 1). A series that often strays
-        4 sd on ordinary days needs more than 5 sd to be far out."""
+        4 sd on ordinary days needs more than 5 sd to be far out, and longer runs."""
         lo = max(self.start, t - self.spec.noise_window)
         z = self.out.z[lo:t][self.out.is_judged[lo:t] & ~self.out.is_anomaly[lo:t]]
         if len(z) < _TAIL_POINTS:
