@@ -119,7 +119,10 @@ def _distinct_times(positions: np.ndarray, real_ns: np.ndarray, size: int) -> np
 
 
 def describe_step(seconds: float) -> str:
-    """A step in words: about 5 minutes, about 6.0 hours, about 7.0 days."""
+    """A step in words: about 30 seconds, about 5 minutes, about 6.0 hours, about 7.0 days."""
+    if seconds < 90:
+        whole = round(seconds)
+        return f"about {whole} second{'' if whole == 1 else 's'}"
     if seconds < 3600:
         return f"about {seconds / 60:.0f} minutes"
     if seconds < 86400:
