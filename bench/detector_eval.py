@@ -1,7 +1,7 @@
 """Evaluate the anomaly detector on labelled series; choose its default sensitivity.
 
     python bench/detector_eval.py [--series 180] [--seed 1 2] [--days 90] [--sens 0.5 0.7 1 1.4 2]
-        [--daily 60] [--demo] [--set point_z=4.5 …]
+        [--daily 60] [--demo] [--set point_z=4.5 …] [--real ../shared/datasets/nab-dev]
 
 For each sensitivity it prints, over synthetic series (see bench/synthetic.py):
 
@@ -9,8 +9,14 @@ For each sensitivity it prints, over synthetic series (see bench/synthetic.py):
 - incident recall: labelled incidents with at least one flagged point (their first 3 hours
   after the start count: a causal detector needs a point or two to see a moderate change);
 - false alarms: flagged runs (gaps of up to 3 points merged) that touch no incident, per
-  30 days of one series; alarm precision = runs that touch an incident / all runs;
+  30 days of one series, from day 3 of an hourly series (the earliest it can be judged) and
+  day 14 of a daily one; alarm precision = runs that touch an incident / all runs;
 - per kind of series and of incident, so a weakness shows where it is.
+
+With `--real DIR` it also scores real labelled series (NAB's format) through the path a user
+runs, `dpo insights detect` at its defaults, and prints window recall, false alarms per
+series per 30 days and a NAB-style score separately (see bench/real_eval.py); `--series 0`
+skips the synthetic suites.
 
 The default sensitivity was chosen from these numbers (see the README).
 """
@@ -120,7 +126,7 @@ def sweep(
     sensitivities: list[float],
     base: DetectorConfig,
     *,
-    judged_from: int = 7 * 24,
+    judged_from: int = 3 * 24,
 ) -> None:
     for sens in sensitivities:
         config = DetectorConfig(**{**base.__dict__, "sensitivity": sens})
@@ -154,17 +160,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--sens", type=float, nargs="*", default=[0.5, 0.7, 1.0, 1.4, 2.0])
     parser.add_argument("--demo", action="store_true", help="also score the demo incidents")
+    parser.add_argument("--real", type=Path, help="also score real labelled series (NAB format)")
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="NAME=VALUE", help="override DetectorConfig"
     )
     args = parser.parse_args()
-    suite = [s for seed in args.seed for s in make_suite(seed, args.series, days=args.days)]
-    labelled = sum(len(s.incidents) for s in suite)
-    print(f"{len(suite)} hourly series x {args.days} days, {labelled} labelled incidents")
     overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
     base = DetectorConfig(**overrides)  # type: ignore[arg-type]
     print(f"config: {base}")
-    sweep(suite, args.sens, base)
+    if args.series:
+        suite = [s for seed in args.seed for s in make_suite(seed, args.series, days=args.days)]
+        labelled = sum(len(s.incidents) for s in suite)
+        print(f"{len(suite)} hourly series x {args.days} days, {labelled} labelled incidents")
+        sweep(suite, args.sens, base)
     if args.daily:
         daily = [s for seed in args.seed for s in make_daily_suite(seed, args.daily)]
         labelled = sum(len(s.incidents) for s in daily)
@@ -174,6 +182,10 @@ def main() -> None:
         from bench.demo_eval import evaluate_demo
 
         evaluate_demo(args.sens)
+    if args.real:
+        from bench.real_eval import evaluate_real
+
+        evaluate_real(args.real)
 
 
 if __name__ == "__main__":

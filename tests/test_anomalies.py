@@ -126,11 +126,34 @@ def test_missing_hours_are_judged_as_missing() -> None:
 
 
 def test_short_history_is_not_judged() -> None:
-    y, slots, days = hourly(days=6)
+    y, slots, days = hourly(days=3)
     y[-5:] = 0
     scores = run(y, slots, days)
     assert not scores.is_judged.any() and not scores.is_anomaly.any()
     assert (scores.score == 0).all()
+
+
+def test_a_large_sustained_loss_is_flagged_within_three_hours() -> None:
+    """A checkout that stops taking 80 % of the orders of a shop selling about 10 an hour."""
+    for seed in (1, 2, 3, 4, 5):
+        y, slots, days = hourly(days=42, per_hour=10.0, seed=seed)
+        start = 30 * 24 + 10  # 10:00
+        y[start : start + 10] = np.round(y[start : start + 10] * 0.2)
+        scores = run(y, slots, days)
+        assert scores.is_anomaly[start : start + 3].any(), seed  # known by 13:00
+        assert flagged(scores, 7 * 24, start) == 0
+
+
+def test_three_days_are_enough_for_a_large_loss_and_not_for_the_weekend() -> None:
+    """From day 3 a large loss is an incident (within 3 hours), while the first weekend,
+    which the history has not shown yet, is not."""
+    y, slots, days = hourly(days=14, per_hour=120.0, seed=5)
+    start = 3 * 24 + 10  # day 4 (a Friday) at 10:00, the weekend after it unseen
+    y[start : start + 8] = np.round(y[start : start + 8] * 0.2)
+    scores = run(y, slots, days)
+    assert scores.is_judged[3 * 24 :].all() and not scores.is_judged[: 3 * 24].any()
+    assert scores.is_anomaly[start : start + 3].any()
+    assert flagged(scores, 0, start) == 0 and flagged(scores, start + 12, len(y)) == 0
 
 
 def test_ratios_are_judged_on_a_log_scale() -> None:
@@ -177,3 +200,16 @@ def test_hours_that_never_have_data_are_not_missing() -> None:
     assert scores.is_anomaly.sum() == 0
     y[45 * 24 + 10 : 45 * 24 + 14] = np.nan  # but a gap in business hours is
     assert flagged(run(y, slots, days), 45 * 24 + 10, 45 * 24 + 14) == 4
+
+
+def test_heavy_tails_raise_the_bar_for_a_single_point() -> None:
+    """A smooth gauge whose ordinary hours stray 4-6 sd now and then (t-distributed noise):
+    those are mostly not incidents, while a jump far beyond them still is."""
+    for seed in (21, 22, 23):
+        rng = np.random.default_rng(seed)
+        y = 40 * (1 + 0.02 * rng.standard_t(3, size=60 * 24))
+        y[50 * 24 + 3] = 80.0
+        _, slots, days = hourly(days=60)
+        scores = run(y, slots, days)
+        assert scores.is_anomaly[50 * 24 + 3]
+        assert flagged(scores, 0, len(y)) - 1 <= 5, seed  # under one hour in ten days

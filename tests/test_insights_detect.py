@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,17 +42,18 @@ def test_every_row_is_scored_and_the_incident_found(cli: CliInvoker, tmp_path: P
     labels = write_hourly(series)
     out = tmp_path / "scored.csv"
     result = cli.ok("insights", "detect", str(series), "--output", str(out))
-    assert "Scored 2,160 hourly rows of 'value'" in result.stdout
+    assert "Scored 2,160 rows of 'value' (hourly rows;" in result.stdout
     assert result.stderr == ""  # the label column is recognised as a label, not a value
     scored = rows(out.read_text())
-    assert list(scored[0]) == ["timestamp", "value", "score", "is_anomaly"]
+    assert list(scored[0]) == ["timestamp", "value", "score", "is_anomaly", "alert", "finding"]
     assert len(scored) == 2160
     assert scored[100]["timestamp"] == (START + timedelta(hours=100)).isoformat()
     scores = [float(r["score"]) for r in scored]
     assert all(0 <= s <= 1 for s in scores)
     flagged = [r["is_anomaly"] == "true" for r in scored]
     assert flagged == [s >= 0.5 for s in scores]
-    assert not any(flagged[: 7 * 24]) and max(scores[: 7 * 24]) == 0  # the first week is history
+    assert max(scores[: 3 * 24]) == 0  # the first three days are history
+    assert not any(flagged[: 7 * 24])  # and the first week, judged with wide bands, is quiet
     hits = sum(f and lab for f, lab in zip(flagged, labels, strict=True))
     false_alarms = sum(f and not lab for f, lab in zip(flagged, labels, strict=True))
     assert hits >= 10 and false_alarms == 0
@@ -65,7 +67,15 @@ def test_csv_on_stdout_and_json(cli: CliInvoker, tmp_path: Path) -> None:
     as_json = json.loads(cli.ok("insights", "detect", str(series), "--json").stdout)
     assert [p["timestamp"] for p in as_json] == [r["timestamp"] for r in plain]
     assert [p["score"] for p in as_json] == [float(r["score"]) for r in plain]
-    assert set(as_json[0]) == {"timestamp", "value", "score", "is_anomaly", "expected"}
+    assert set(as_json[0]) == {
+        "timestamp",
+        "value",
+        "score",
+        "is_anomaly",
+        "expected",
+        "alert",
+        "finding",
+    }
 
 
 def test_scores_do_not_depend_on_later_rows(cli: CliInvoker, tmp_path: Path) -> None:
@@ -103,7 +113,7 @@ def test_daily_series_and_columns_found_by_name(cli: CliInvoker, tmp_path: Path)
     series = tmp_path / "daily.csv"
     series.write_text("\n".join(lines) + "\n")
     result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "out.csv"))
-    assert "120 daily rows of 'Campaign Spend'" in result.stdout
+    assert "120 rows of 'Campaign Spend' (daily rows;" in result.stdout
     assert result.stderr.startswith("Note: scoring column 'Campaign Spend'; also numeric: Clicks")
     scored = rows((tmp_path / "out.csv").read_text())
     assert [i for i, r in enumerate(scored) if r["is_anomaly"] == "true"] == [100]
@@ -159,9 +169,15 @@ def test_ratio_columns_are_judged_on_a_log_scale(cli: CliInvoker, tmp_path: Path
             "Error: row 3: cannot read 'yesterday-ish' in column 'timestamp' as a date or time",
         ),
         (
-            "timestamp,value\n" + "".join(f"2026-01-01T00:{m:02d},1\n" for m in range(0, 60, 15)),
+            "timestamp,value\n" + "".join(f"2026-01-{d:02d},1\n" for d in range(1, 30, 7)),
             (),
-            "Error: the rows are about 15 minutes apart: dpo scores hourly or daily series",
+            "Error: the rows are about 7.0 days apart: dpo scores series with a row at least "
+            "every day",
+        ),
+        (
+            "timestamp,value\n2026-01-01,1\n2026-01-02,2\n2026-01-03,3\n",
+            ("--every", "1h"),
+            "Error: the rows are about 1.0 days apart: --every 1h needs a row at least hourly",
         ),
         (
             "timestamp,value\n2026-01-01,1\n2026-01-02,2\n2026-01-03,3\n",
@@ -226,11 +242,11 @@ def test_a_file_named_like_a_ratio_is_judged_on_a_log_scale(
 
 def test_a_short_series_is_scored_but_not_judged(cli: CliInvoker, tmp_path: Path) -> None:
     series = tmp_path / "short.csv"
-    write_hourly(series, days=5)
+    write_hourly(series, days=3)
     result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
-    assert "none judged: a series needs a week of history first" in result.stdout
+    assert "none judged: a series needs 3 days of history first" in result.stdout
     scored = rows((tmp_path / "o.csv").read_text())
-    assert len(scored) == 120 and {r["score"] for r in scored} == {"0.0000"}
+    assert len(scored) == 72 and {r["score"] for r in scored} == {"0.0000"}
 
 
 def test_exports_with_decorated_numbers_epoch_times_and_an_index(
@@ -255,3 +271,147 @@ def test_exports_with_decorated_numbers_epoch_times_and_an_index(
     )
     rates = json.loads(cli.ok("insights", "detect", str(percent), "--json").stdout)
     assert rates[0]["value"] == 2.1
+
+
+def write_every_5_minutes(
+    path: Path,
+    hourly_counts: np.ndarray,
+    *,
+    keep: Callable[[int, int], bool] | None = None,
+    seed: int = 2,
+) -> None:
+    """Each hour's count spread over twelve 5-minute rows; `keep(hour, minute)` drops rows."""
+    rng = np.random.default_rng(seed)
+    lines = ["timestamp,value"]
+    for hour, count in enumerate(hourly_counts):
+        parts = rng.multinomial(int(count), [1 / 12] * 12)
+        for part, minute in zip(parts, range(0, 60, 5), strict=True):
+            if keep is not None and not keep(hour, minute):
+                continue
+            lines.append(f"{(START + timedelta(hours=hour, minutes=minute)).isoformat()},{part}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_rows_every_5_minutes_are_judged_per_hour_with_one_alert(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    y, _, _ = hourly(days=30, per_hour=240.0, seed=3)
+    first, last = 24 * 24 + 9, 24 * 24 + 21  # checkout broken from 09:00 to 21:00 on day 24
+    y[first:last] = np.round(y[first:last] * 0.2)
+    series = tmp_path / "orders_5min.csv"
+    write_every_5_minutes(series, y)
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "Scored 8,640 rows of 'value' (rows about 5 minutes apart, summed per hour" in (
+        result.stdout
+    )
+    scored = rows((tmp_path / "o.csv").read_text())
+    assert len(scored) == 30 * 24 * 12
+    flagged = [i // 12 for i, r in enumerate(scored) if r["is_anomaly"] == "true"]
+    assert flagged and set(flagged) <= set(range(first, last))
+    alerts = [r for r in scored if r["alert"] == "1"]
+    assert len(alerts) == 1  # one incident, one alert, however many rows it covers
+    first_hour = min(flagged)
+    assert first_hour <= first + 3  # a large sustained loss is known within hours
+    # The alert is on the row at which the first flagged hour is complete.
+    assert alerts[0]["timestamp"] == (START + timedelta(hours=first_hour, minutes=55)).isoformat()
+    assert {r["finding"] for r in scored if r["is_anomaly"] == "true"} == {"1"}
+    assert {r["finding"] for r in scored if r["is_anomaly"] == "false"} == {""}
+    only = rows(cli.ok("insights", "detect", str(series), "--alerts-only").stdout)
+    assert only == alerts
+    as_json = json.loads(
+        cli.ok("insights", "detect", str(series), "--alerts-only", "--json").stdout
+    )
+    assert [(p["timestamp"], p["alert"], p["finding"]) for p in as_json] == [
+        (alerts[0]["timestamp"], True, 1)
+    ]
+
+
+def test_a_gap_in_collection_is_not_a_drop(cli: CliInvoker, tmp_path: Path) -> None:
+    """Twelve hours without rows, and a day with every other row missing: no anomaly by
+    default, a data-quality note instead; with --missing zero the empty hours are a drop."""
+    y, _, _ = hourly(days=30, per_hour=240.0, seed=4)
+    gap_day, sparse_day = 20, 23
+
+    def keep(hour: int, minute: int) -> bool:
+        if gap_day * 24 + 9 <= hour < gap_day * 24 + 21:
+            return False
+        return hour // 24 != sparse_day or minute % 10 == 0
+
+    series = tmp_path / "gappy.csv"
+    write_every_5_minutes(series, y, keep=keep)
+    result = cli.ok("insights", "detect", str(series))
+    scored = rows(result.stdout)
+    assert not any(r["is_anomaly"] == "true" for r in scored)
+    assert not any(r["alert"] == "1" for r in scored)
+    gap_start = START + timedelta(days=gap_day, hours=9)
+    assert result.stderr.strip() == (
+        "Note: data quality: 1 gap without data (12 hours in all, not judged): "
+        f"{gap_start:%Y-%m-%d %H:%M} to {gap_start + timedelta(hours=12):%Y-%m-%d %H:%M} "
+        "(12 hours)"
+    )
+    zeros = rows(cli.ok("insights", "detect", str(series), "--missing", "zero").stdout)
+    alerts = [r for r in zeros if r["alert"] == "1"]
+    # The empty hours have no rows: their alert is on the first row after them.
+    assert alerts[0]["timestamp"] == (gap_start + timedelta(hours=12)).isoformat()
+    assert alerts[0]["finding"] == "1"
+
+
+def test_irregular_times_and_the_mean_of_a_gauge(cli: CliInvoker, tmp_path: Path) -> None:
+    """Rows at random moments (about 6 an hour), a latency-like gauge averaged per hour."""
+    rng = np.random.default_rng(8)
+    moments = np.cumsum(rng.exponential(600.0, size=6 * 24 * 21))
+    hours = moments / 3600
+    level = 100 + 20 * np.sin(2 * np.pi * (hours % 24) / 24)
+    values = level * np.exp(rng.normal(0, 0.05, len(hours)))
+    spike = (hours >= 15 * 24 + 10) & (hours < 15 * 24 + 14)
+    values[spike] *= 3
+    lines = ["time,latency_ms"] + [
+        f"{(START + timedelta(seconds=float(s))).isoformat()},{v:.2f}"
+        for s, v in zip(moments, values, strict=True)
+    ]
+    series = tmp_path / "latency.csv"
+    series.write_text("\n".join(lines) + "\n")
+    result = cli.ok("insights", "detect", str(series), "--agg", "mean", "-o", str(tmp_path / "o"))
+    assert "averaged per hour" in result.stdout
+    scored = rows((tmp_path / "o").read_text())
+    assert len(scored) == len(values)
+    alerts = [i for i, r in enumerate(scored) if r["alert"] == "1"]
+    assert len(alerts) == 1 and spike[alerts[0]]
+
+
+def test_ratios_are_averaged_per_hour_by_default(cli: CliInvoker, tmp_path: Path) -> None:
+    lines = ["timestamp,cpc"] + [
+        f"{(START + timedelta(minutes=30 * i)).isoformat()},0.8" for i in range(48 * 10)
+    ]
+    series = tmp_path / "cpc.csv"
+    series.write_text("\n".join(lines) + "\n")
+    result = cli.ok("insights", "detect", str(series), "-o", str(tmp_path / "o.csv"))
+    assert "rows about 30 minutes apart, averaged per hour (2 rows)" in result.stdout
+    daily = cli.ok("insights", "detect", str(series), "--every", "1d", "-o", "/dev/null")
+    assert "averaged per day (48 rows)" in daily.stdout
+
+
+def test_a_spike_in_one_row_finer_than_an_hour_alerts_on_that_row(
+    cli: CliInvoker, tmp_path: Path
+) -> None:
+    """A 5-minute latency gauge: one row far beyond anything of the weeks before is flagged
+    on its own, although the hour's mean hides most of it."""
+    rng = np.random.default_rng(12)
+    rows_per_day = 24 * 12
+    values = 100 * np.exp(rng.standard_t(4, size=rows_per_day * 21) * 0.05)
+    spike = 17 * rows_per_day + 10 * 12 + 7  # day 17, 10:35
+    values[spike] = 400.0
+    lines = ["timestamp,latency"] + [
+        f"{(START + timedelta(minutes=5 * i)).isoformat()},{v:.1f}" for i, v in enumerate(values)
+    ]
+    series = tmp_path / "latency.csv"
+    series.write_text("\n".join(lines) + "\n")
+    scored = rows(cli.ok("insights", "detect", str(series), "--agg", "mean").stdout)
+    hour = range(spike - 7, spike + 5)  # the hour's mean is out of line too
+    assert [i for i, r in enumerate(scored) if r["is_anomaly"] == "true"] == list(hour)
+    # Known at 10:35, when the row came, not at the end of its hour.
+    assert [r["timestamp"] for r in scored if r["alert"] == "1"] == [
+        (START + timedelta(days=17, hours=10, minutes=35)).isoformat()
+    ]
+    others = [float(scored[i]["score"]) for i in hour if i != spike]
+    assert float(scored[spike]["score"]) > max(others)

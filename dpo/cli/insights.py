@@ -20,6 +20,22 @@ class ScaleChoice(StrEnum):
     ratio = "ratio"
 
 
+class EveryChoice(StrEnum):
+    auto = "auto"
+    hour = "1h"
+    day = "1d"
+
+
+class AggChoice(StrEnum):
+    sum = "sum"
+    mean = "mean"
+
+
+class MissingChoice(StrEnum):
+    gap = "gap"
+    zero = "zero"
+
+
 app = command_group(help="Insights: anomalies, trends, recommendations, goal risks.")
 
 
@@ -137,12 +153,17 @@ def summary(
             typer.echo(f"Note: {n.org}: template used: {n.note}", err=True)
 
 
-DETECT_HELP = """Score every row of a CSV series (hourly or daily) with the anomaly detector.
+DETECT_HELP = """Score every row of a CSV series with the anomaly detector; one alert per finding.
 
-Writes timestamp,value,score,is_anomaly for every input row, in input order: score is in
-[0, 1], judged only from the rows before (as the hourly job sees them); is_anomaly is
-score >= 0.5 at the default sensitivity. The first week (hourly) or two (daily) is history,
-not judged. A bad file is one Error: line and exit 2."""
+Rows at any regular or irregular step: hourly and daily rows are judged as they are, finer
+rows per hour, coarser ones per day (--every). Writes
+timestamp,value,score,is_anomaly,alert,finding for every input row, in input order: score is
+in [0, 1], judged only from the hours (days) before, as the hourly job sees them; is_anomaly
+is score >= 0.5 at the default sensitivity; flagged rows carry the number of their finding,
+and alert is 1 on the row where each finding is first known, 0 elsewhere. The first 3 days
+(hourly; two weeks for ratios and daily values) are history, not judged. Missing rows are
+no data, never a drop: a gap is reported as a data-quality note. A bad file is one Error:
+line and exit 2."""
 
 
 @app.command("detect", help=DETECT_HELP)
@@ -167,6 +188,27 @@ def detect(
             "auto: ratio when the column is named like one."
         ),
     ] = ScaleChoice.auto,
+    every: Annotated[
+        EveryChoice,
+        typer.Option(
+            help="Judge hourly (1h) or daily (1d) values; auto: hourly for rows an hour apart "
+            "or closer, daily for rows further apart."
+        ),
+    ] = EveryChoice.auto,
+    agg: Annotated[
+        AggChoice | None,
+        typer.Option(
+            help="How rows make an hour (day): sum for counts and amounts, mean for gauges "
+            "and ratios. Default: sum on the amount scale, mean on the ratio scale."
+        ),
+    ] = None,
+    missing: Annotated[
+        MissingChoice,
+        typer.Option(
+            help="gap: a missing row is no data (reported, never judged); zero: a missing "
+            "row means zero."
+        ),
+    ] = MissingChoice.gap,
     sensitivity: Annotated[
         float | None,
         typer.Option(
@@ -176,6 +218,9 @@ def detect(
             help="Default: [insights] sensitivity (1.0); 2 alerts more, 0.5 less.",
         ),
     ] = None,
+    alerts_only: Annotated[
+        bool, typer.Option("--alerts-only", help="Only the alert rows, one per finding.")
+    ] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the scored rows as JSON.")] = False,
 ) -> None:
     from dpo.insights.csvseries import detect_csv, to_csv
@@ -186,23 +231,44 @@ def detect(
         time_column=time_column,
         value_column=value_column,
         scale=scale.value,
+        every=every.value,
+        agg=None if agg is None else agg.value,
+        missing=missing.value,
         sensitivity=sensitivity or get_settings().insights.sensitivity,
     )
-    for note in result.series.notes:
+    for note in [*result.series.notes, *_gap_notes(result)]:
         typer.echo(f"Note: {note}", err=True)
+    points = result.alerts if alerts_only else result.points
     if output is not None:
         try:
-            output.write_text(to_csv(result.points), encoding="utf-8")
+            output.write_text(to_csv(points), encoding="utf-8")
         except OSError as exc:
             from dpo.errors import InvalidInputError
 
             raise InvalidInputError(f"cannot write {output}: {exc.strerror}") from None
     if json_:
-        render.print_json([p.__dict__ for p in result.points])
+        render.print_json([p.__dict__ for p in points])
     elif output is None:
-        typer.echo(to_csv(result.points), nl=False)
+        typer.echo(to_csv(points), nl=False)
     else:
         _summary(result, output)
+
+
+def _gap_notes(result: "Detection", *, listed: int = 3) -> list[str]:
+    gaps = result.gaps
+    if not gaps:
+        return []
+    unit = "hour" if result.series.grain.value == "hour" else "day"
+    total = sum(g.positions for g in gaps)
+    named = "; ".join(
+        f"{g.start} to {g.end} ({g.positions} {unit}{'s' if g.positions > 1 else ''})"
+        for g in sorted(gaps, key=lambda g: -g.positions)[:listed]
+    )
+    more = f"; {len(gaps) - listed} more" if len(gaps) > listed else ""
+    return [
+        f"data quality: {len(gaps)} gap{'s' if len(gaps) > 1 else ''} without data "
+        f"({total:,} {unit}{'s' if total > 1 else ''} in all, not judged): {named}{more}"
+    ]
 
 
 def _summary(result: "Detection", output: Path) -> None:
@@ -211,11 +277,12 @@ def _summary(result: "Detection", output: Path) -> None:
     judged = (
         f"judged from {result.first_judged} (the rows before are history)"
         if result.first_judged
-        else "none judged: a series needs a week of history first (two for ratios; "
-        "two weeks of daily values) and some activity in it"
+        else "none judged: a series needs 3 days of history first (two weeks for ratios and "
+        "for daily values) and some activity in it"
     )
     typer.echo(
-        f"Scored {len(points):,} {'hourly' if data.grain.value == 'hour' else 'daily'} rows of "
-        f"{data.value_column!r} ({data.scale.reason}): {flagged:,} anomalous; {judged}. "
+        f"Scored {len(points):,} rows of {data.value_column!r} "
+        f"({data.resampling.describe()}; {data.scale.reason}): {flagged:,} anomalous in "
+        f"{result.findings:,} finding{'' if result.findings == 1 else 's'}; {judged}. "
         f"Wrote {output}."
     )

@@ -25,7 +25,12 @@ _CONTINUE_SHARE = 0.25  # of the evidence of a point right at the changed level
 # Relative changes the run detectors look for: one CUSUM each.
 _ALTERNATIVES = (-0.3, -0.6, -0.9, 0.5, 1.0, 2.0)
 _LOG_ALTERNATIVES = (-0.4, 0.5, 1.0)
-_LEVEL_EVENTS = 100.0  # the level's window holds at least this many events, if it can
+_LEVEL_EVENTS = 100.0
+_Q99 = 2.576  # the 99th percentile of |z| for a standard normal z
+_TAIL_POINTS = 72  # residuals needed to judge the tails by
+_LEVEL_SHARE = 0.25  # a level is judged by only when its window is at least this full
+# With less than a week of history, the runs looked for are changes at least this large.
+_FIRST_WEEK_CHANGE = 0.6  # the level's window holds at least this many events, if it can
 
 
 def detect(series: Series, config: DetectorConfig | None = None) -> Scores:
@@ -45,8 +50,7 @@ class _Detector:
                 self.y = np.where(self.y < 0, 0.0, self.y)
         self.is_integer = False  # learned from the history (see `_refit`)
         self.vol = series.volume if series.volume is not None else np.full(self.n, np.inf)
-        # Ratios are noisier than what they are made of: twice the history before judging.
-        self.warmup = self.spec.warmup * (2 if series.is_log else 1)
+        self.warmup = self.spec.log_warmup if series.is_log else self.spec.warmup
         self.min_volume = _MIN_VOLUME[series.grain]
         self.clean = np.full(self.n, np.nan)  # the cleaned history the model learns from
         self.expected = np.full(self.n, np.nan)
@@ -65,7 +69,7 @@ class _Detector:
         self.sum_y = self.sum_p = 0.0
         self.alternatives = _LOG_ALTERNATIVES if series.is_log else _ALTERNATIVES
         self.cusum = [0.0] * len(self.alternatives)
-        self.llr_var = self.widen = 1.0
+        self.llr_var = self.widen = self.tail = 1.0
         self.start = 0
         self.run_dir, self.run_gap, self.run_start = 0, 0, 0
         self.run_y = self.run_e = 0.0
@@ -81,13 +85,14 @@ class _Detector:
         if start is None:
             return self.out
         self.start = start
-        ready, day_seen, first_day = False, None, 0
+        ready, day_seen = False, None
+        first_day = int(self.s.days[start])
         for t in range(start, self.n):
             day = int(self.s.days[t])
             if day != day_seen:
                 day_seen = day
                 if not ready and self._is_ready(t):
-                    ready, first_day = True, day
+                    ready = True
                     self._refit(t)
                 elif ready and self._is_refit_day(day - first_day):
                     self._refit(t)
@@ -118,13 +123,18 @@ class _Detector:
         unit = noise_mod.event_size(history, is_integer=is_integer_valued(history))
         return float(np.nansum(history)) / unit >= _MIN_EVENTS
 
-    @staticmethod
-    def _is_refit_day(days_judged: int) -> bool:
-        """Every day for four weeks, then weekly (the profile changes slowly)."""
-        return days_judged < 28 or days_judged % 7 == 0
+    def _is_refit_day(self, days: int) -> bool:
+        """Every day for four weeks after the first week (or the warm-up, if longer) of the
+        series, then weekly on its weekday (the profile changes slowly)."""
+        first = max(self.warmup // self.spec.per_day, 7)
+        return days < first + 28 or (days - first) % 7 == 0
 
     def _step(self, t: int) -> None:
         slot = int(self.s.slots[t])
+        if self.sum_p < _LEVEL_SHARE * self.window:
+            # Too little data in the level's window (after a long gap): learn it again.
+            self._remember(t, slot, float(self.y[t]))
+            return
         p = float(self.profile[slot])
         level = self.sum_y / self.sum_p if self.sum_p > 0 else 0.0
         plain = level * p
@@ -169,8 +179,10 @@ class _Detector:
         days = max(1.0, (t - self.start + 1) / self.spec.per_day)
         widen = self.widen = 1.0 + self.spec.early_days / days
         y = self.y[t]
-        if math.isnan(y) and self.reported[int(self.s.slots[t])] < _USUALLY_REPORTED:
-            return 0.0, 0.0, False  # no data where there never is any (nights, weekends)
+        if math.isnan(y) and (
+            self.s.missing_is_gap or self.reported[int(self.s.slots[t])] < _USUALLY_REPORTED
+        ):
+            return 0.0, 0.0, False  # no data where there never is any (nights), or a gap
         if self.s.is_log:
             if math.isnan(y) or y <= 0 or e <= 0 or self.vol[t] < self.min_volume:
                 return 0.0, 0.0, False
@@ -211,8 +223,11 @@ class _Detector:
         scale = self.spec.threshold_scale
         run_h = cfg.run_h * scale
         run = 0.0
-        is_log, var = self.s.is_log, self.llr_var * self.widen * self.widen
+        is_log, var = self.s.is_log, self.llr_var * (self.widen * self.tail) ** 2
+        small_ok = t - self.start >= self.spec.slots  # a whole week seen
         for j, q in enumerate(self.alternatives):
+            if not small_ok and abs(q) < _FIRST_WEEK_CHANGE:
+                continue  # before a week is seen, a 30 % dip may just be the weekend
             step = info * (
                 evidence.llr_log(z, sd, q)
                 if is_log
@@ -224,12 +239,22 @@ class _Detector:
             # first ordinary hour after an outage is not part of it.
             typical = evidence.typical_llr(self.noise, e, sd, q, is_log=is_log, var=var)
             if step > 0 and step >= _CONTINUE_SHARE * info * typical:
-                run = max(run, c / run_h)
+                run = max(run, c / (run_h * (cfg.loss_h_share if q <= -0.6 else 1.0)))
             else:  # a point that does not continue the run weakens it
                 c = min(c, 0.5 * run_h)
             self.cusum[j] = c
         own = evidence.point_z(float(self.y[t]), e, z, sd, is_log=is_log)
-        return max(abs(own) / (cfg.point_z * scale), run)
+        return max(abs(own) / (cfg.point_z * scale * self.tail), run)
+
+    def _tail(self, t: int) -> float:
+        """How much heavier the tails of the recent standardized residuals are than a
+        normal's: their 99th percentile over 2.576 (at least 1). A series that often strays
+        4 sd on ordinary days needs more than 5 sd to be far out, and longer runs."""
+        lo = max(self.start, t - self.spec.noise_window)
+        z = self.out.z[lo:t][self.out.is_judged[lo:t] & ~self.out.is_anomaly[lo:t]]
+        if len(z) < _TAIL_POINTS:
+            return self.tail
+        return max(1.0, float(np.quantile(np.abs(z), 0.99)) / _Q99)
 
     def _track_run(self, t: int, *, flagged: bool, z: float, e: float, level: float) -> None:
         """Follow the current run of same-direction deviations; re-base once it lasts.
@@ -329,8 +354,13 @@ class _Detector:
         self.is_integer = not self.s.is_log and is_integer_valued(self.y[start:t])
         lo = max(start, t - self.spec.profile_window)
         rel_noise = 0.2 if self.noise is None else self.noise.c * self.noise.kappa
+        values = self.y[lo:t]
+        if t - start < 2 * self.spec.slots:
+            # A slot seen once cannot tell a one-off incident from its usual shape: leave out
+            # what was flagged (from two weeks on, the robust fit tells them apart).
+            values = np.where(self.out.is_anomaly[lo:t], np.nan, values)
         history = seasonal.ProfileInput(
-            self.y[lo:t],
+            values,
             self.s.slots[lo:t],
             unit=self._unit(lo, t),
             rel_noise=max(rel_noise, 0.02),
@@ -350,6 +380,7 @@ class _Detector:
         if self.is_integer and self.noise.c == 0:
             kappa = max(kappa, 1.0)  # counts are at least Poisson-noisy
         self.llr_var = kappa * kappa
+        self.tail = self._tail(t)
         self.window = self._level_window(lo, t)
         self._window_sums(t)
 
@@ -363,6 +394,12 @@ class _Detector:
 
     def _fit_noise(self, t: int) -> Noise | None:
         lo = max(self.start, t - self.spec.noise_window)
+        # Expected values from the first week (no weekly shape yet) misjudge the noise.
+        lo = (
+            max(lo, min(t, self.start + self.spec.slots))
+            if t - self.start > 2 * self.spec.slots
+            else lo
+        )
         causal = self.out.expected[lo:t]
         if np.count_nonzero(~np.isnan(causal)) >= 3 * self.spec.per_day:
             expected = causal

@@ -1,10 +1,11 @@
 """Reading a series from any CSV file, for `dpo insights detect`.
 
 Reading is forgiving where it can be and precise where it cannot: the delimiter is sniffed,
-the time and value columns are found by name or content, the grain (hourly or daily) is
-inferred from the typical step, times with UTC offsets are placed on a real-time grid while
-their seasonality follows the wall clock they were written in, empty values are missing
-points, and anything unreadable is one clear error naming the row and the column.
+the time and value columns are found by name or content, the grid (hourly or daily) is
+chosen from the typical step (finer rows are aggregated, see `resample`), times with UTC
+offsets are placed on a real-time grid while their seasonality follows the wall clock they
+were written in, empty values are missing points, and anything unreadable is one clear
+error naming the row and the column.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dpo.errors import InvalidInputError
-from dpo.insights import timeline
+from dpo.insights import resample, timeline
 from dpo.vocab import Grain
 
 if TYPE_CHECKING:
@@ -64,21 +65,38 @@ class CsvSeries:
     values: np.ndarray
     positions: np.ndarray
     grid: timeline.Timeline
+    resampling: resample.Resampling
+    grid_values: np.ndarray  # one value per grid position, NaN where there is no data
+    real: np.ndarray  # each row's real time (ns), to order rows within a position
+    has_offsets: bool = False
     notes: list[str] = field(default_factory=list)
 
 
 def read_series(
-    path: Path, *, time_column: str | None, value_column: str | None, scale: str = "auto"
+    path: Path,
+    *,
+    time_column: str | None,
+    value_column: str | None,
+    scale: str = "auto",
+    every: str = "auto",
+    agg: str | None = None,
+    missing: str = "gap",
 ) -> CsvSeries:
-    """Read and check a CSV series (InvalidInputError, one line, for anything wrong)."""
+    """Read and check a CSV series (InvalidInputError, one line, for anything wrong).
+
+    `agg` defaults to a sum for counts and amounts, a mean for ratios (see `resample`).
+    """
     frame = _read_frame(path)
     notes: list[str] = []
     tcol = _time_column(frame, time_column)
     vcol = _value_column(frame, tcol, value_column, notes)
     wall, real = _parse_times(frame[tcol], tcol)
     values = _parse_values(frame[vcol], vcol)
-    grain = _grain(real)
-    step = timeline.HOUR_NS if grain is Grain.hour else timeline.DAY_NS
+    how_scale = _scale(vcol, scale, file_name=path.stem)
+    how = resample.choose(
+        real, every=every, agg=agg or ("mean" if how_scale.is_log else "sum"), missing=missing
+    )
+    step = how.step
     real_floor = real - real % step
     wall_floor = wall - wall % step
     start = int(real_floor.min())
@@ -86,19 +104,24 @@ def read_series(
     size = int(positions.max()) + 1
     if size > MAX_POSITIONS:
         raise InvalidInputError(
-            f"{path.name}: {len(values):,} rows spread over {size:,} {grain.value}s; "
+            f"{path.name}: {len(values):,} rows spread over {size:,} {how.grain.value}s; "
             "dpo scores series of up to five years"
         )
     grid_wall = _grid_wall_clock(positions, wall_floor - real_floor, size, start, step)
+    how = resample.with_rows_per_bucket(how, positions, real)
     return CsvSeries(
         time_column=tcol,
         value_column=vcol,
-        grain=grain,
-        scale=_scale(vcol, scale, file_name=path.stem),
+        grain=how.grain,
+        scale=how_scale,
         times=[str(t) for t in frame[tcol].tolist()],
         values=values,
         positions=positions,
-        grid=timeline.from_wall_clock(grain, start, grid_wall),
+        grid=timeline.from_wall_clock(how.grain, start, grid_wall),
+        resampling=how,
+        grid_values=resample.grid_values(how, positions, real, values, size),
+        real=real,
+        has_offsets=bool(np.any(wall != real)),
         notes=notes,
     )
 
@@ -295,29 +318,6 @@ def _naive_ns(moment: datetime) -> int:
 def _offset_ns(moment: datetime) -> int:
     offset = moment.utcoffset()
     return int(offset.total_seconds()) * 10**9 if offset else 0
-
-
-def _grain(real: np.ndarray) -> Grain:
-    """Hourly or daily, from the typical step between distinct times."""
-    distinct = np.unique(real)
-    if len(distinct) < 3:
-        raise InvalidInputError("a series needs at least three distinct times")
-    step = float(np.median(np.diff(distinct))) / 1e9
-    if 3000 <= step <= 4200:
-        return Grain.hour
-    if 20 * 3600 <= step <= 28 * 3600:
-        return Grain.day
-    raise InvalidInputError(
-        f"the rows are {_describe_step(step)} apart: dpo scores hourly or daily series"
-    )
-
-
-def _describe_step(seconds: float) -> str:
-    if seconds < 3600:
-        return f"about {seconds / 60:.0f} minutes"
-    if seconds < 86400:
-        return f"about {seconds / 3600:.1f} hours"
-    return f"about {seconds / 86400:.1f} days"
 
 
 def _grid_wall_clock(

@@ -1,29 +1,53 @@
-"""`dpo insights detect`: the detector on any CSV series (read by `csvread`), gaps allowed."""
+"""`dpo insights detect`: the detector on any CSV series (read by `csvread`), gaps allowed.
+
+Flagged points form findings as in `insights generate` (runs in one direction, lulls of up
+to 6 hours or 2 days merged): one alert each, on the row where the finding is first known —
+the first flagged row, or for rows finer than the grid, the last row of the first flagged
+hour (an hour is judged once it is complete), unless a row of it was flagged on its own
+(`native`): then that row. A gap (no data where data was due) is a data-quality finding of
+its own, never an anomaly.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from dpo.insights import native
 from dpo.insights.anomalies import detect
 from dpo.insights.csvread import CsvSeries, read_series
-from dpo.insights.detection import DetectorConfig, Series
+from dpo.insights.detection import DetectorConfig, Scores, Series
+from dpo.insights.findings import SUPPRESS, flagged_runs
+
+COLUMNS = ["timestamp", "value", "score", "is_anomaly", "alert", "finding"]
 
 
 @dataclass(frozen=True)
 class PointScore:
-    """One input row with its score."""
+    """One input row with its score, and the finding it belongs to."""
 
     timestamp: str
     value: float | None
     score: float
     is_anomaly: bool
     expected: float | None
+    alert: bool = False
+    finding: int | None = None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of the grid without data, inside the series."""
+
+    start: str
+    end: str  # exclusive
+    positions: int
 
 
 @dataclass
@@ -33,6 +57,13 @@ class Detection:
     series: CsvSeries
     points: list[PointScore]
     first_judged: str | None
+    findings: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def alerts(self) -> list[PointScore]:
+        """The alert rows, one per finding."""
+        return [p for p in self.points if p.alert]
 
 
 def detect_csv(
@@ -41,16 +72,32 @@ def detect_csv(
     time_column: str | None = None,
     value_column: str | None = None,
     scale: str = "auto",
+    every: str = "auto",
+    agg: str | None = None,
+    missing: str = "gap",
     sensitivity: float = 1.0,
 ) -> Detection:
     """Read a CSV series and score every row (causally, at `sensitivity`)."""
-    data = read_series(path, time_column=time_column, value_column=value_column, scale=scale)
-    grid_values = _grid_values(data)
+    data = read_series(
+        path,
+        time_column=time_column,
+        value_column=value_column,
+        scale=scale,
+        every=every,
+        agg=agg,
+        missing=missing,
+    )
     series = Series(
-        grid_values, data.grid.slots, data.grid.days, data.grain, is_log=data.scale.is_log
+        data.grid_values,
+        data.grid.slots,
+        data.grid.days,
+        data.grain,
+        is_log=data.scale.is_log,
+        missing_is_gap=missing == "gap",
     )
     scores = detect(series, DetectorConfig(sensitivity=sensitivity))
-    score = scores.score
+    own, row_flags, row_score = _rows(data, scores, sensitivity)
+    finding_of, alert_rows = _findings(data, scores, row_flags, own=own)
     points = []
     for i, pos in enumerate(data.positions):
         value = data.values[i]
@@ -59,36 +106,109 @@ def detect_csv(
             PointScore(
                 timestamp=data.times[i],
                 value=None if np.isnan(value) else float(value),
-                score=round(float(score[pos]), 4),
-                is_anomaly=bool(scores.is_anomaly[pos]),
+                score=round(float(row_score[i]), 4),
+                is_anomaly=bool(row_flags[i]),
                 expected=None if np.isnan(expected) else round(float(expected), 4),
+                alert=i in alert_rows,
+                finding=alert_rows.get(i) or (int(finding_of[pos]) if row_flags[i] else None),
             )
         )
     judged = np.flatnonzero(scores.is_judged[data.positions])
     first = data.times[int(judged.min())] if len(judged) else None
-    return Detection(data, points, first)
+    gaps = _gaps(data) if missing == "gap" else []
+    return Detection(data, points, first, findings=len(alert_rows), gaps=gaps)
 
 
-def _grid_values(data: CsvSeries) -> np.ndarray:
-    """Values on the grid: gaps are NaN; rows sharing a position are averaged."""
-    size = data.grid.size
-    present = ~np.isnan(data.values)
-    sums = np.bincount(data.positions[present], weights=data.values[present], minlength=size)
-    counts = np.bincount(data.positions[present], minlength=size)
-    out = np.full(size, np.nan)
-    has = counts > 0
-    out[has] = sums[has] / counts[has]
-    return out
+def _rows(
+    data: CsvSeries, scores: Scores, sensitivity: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: flagged on its own (see `native`), flagged, and its score: its hour's
+    (day's), or its own where it is finer than the grid and further out."""
+    evidence = native.row_evidence(data, scores)
+    own = evidence * sensitivity >= 1.0
+    flags = scores.is_anomaly[data.positions] | own
+    score = np.maximum(scores.score[data.positions], 1.0 - np.exp2(-evidence))
+    return own, flags, score
+
+
+def _findings(
+    data: CsvSeries, scores: Scores, row_flags: np.ndarray, *, own: np.ndarray
+) -> tuple[np.ndarray, dict[int, int]]:
+    """The finding number (0: none) of every grid position, and {alert row: its finding}."""
+    flags = scores.is_anomaly.copy()
+    flags[data.positions[row_flags]] = True
+    number = np.zeros(len(flags), dtype=np.int64)
+    if not flags.any():
+        return number, {}
+    with np.errstate(invalid="ignore"):
+        direction = np.where(np.nan_to_num(data.grid_values) < scores.expected, -1, 1)
+    order = np.lexsort((data.real, data.positions))  # rows in time order
+    sorted_positions = data.positions[order]
+    alerts = {}
+    for k, (lo, hi, _) in enumerate(flagged_runs(flags, direction, SUPPRESS[data.grain]), 1):
+        number[lo:hi][flags[lo:hi]] = k
+        # A row flagged on its own is known at once; a flagged hour when it is complete.
+        first = order[(sorted_positions == lo) & own[order]]
+        alerts[int(first[0]) if len(first) else _known_at(sorted_positions, order, lo)] = k
+    return number, alerts
+
+
+def _known_at(sorted_positions: np.ndarray, order: np.ndarray, position: int) -> int:
+    """The row at which a finding starting at `position` is known: the last row of that
+    hour (day), or where it has no rows (zeros by --missing zero), the next row."""
+    at = int(np.searchsorted(sorted_positions, position, side="left"))
+    if at < len(order) and sorted_positions[at] == position:
+        end = int(np.searchsorted(sorted_positions, position, side="right"))
+        return int(order[end - 1])
+    return int(order[min(at, len(order) - 1)])
+
+
+def _gaps(data: CsvSeries) -> list[Gap]:
+    """Stretches of positions without data between the first and the last row."""
+    missing = np.isnan(data.grid_values)
+    if not missing.any():
+        return []
+    # No data is due where the series rarely has any (the nights of a business-hours export).
+    slots = data.grid.slots
+    size = int(slots.max()) + 1
+    share = np.bincount(slots[~missing], minlength=size) / np.maximum(
+        np.bincount(slots, minlength=size), 1
+    )
+    missing &= share[slots] >= 0.5
+    # A first or last hour holding too few rows is incomplete, not a gap.
+    missing[0] = missing[-1] = False
+    edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [
+        Gap(_moment(data, int(a)), _moment(data, int(b)), int(b - a))
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
+def _moment(data: CsvSeries, position: int) -> str:
+    """The start of a grid position as text (UTC when the rows carried offsets)."""
+    when = datetime(1970, 1, 1) + timedelta(microseconds=data.grid.instant(position) // 1000)
+    text = when.isoformat(sep=" ", timespec="minutes")
+    return f"{text} UTC" if data.has_offsets else text
 
 
 def to_csv(points: Sequence[PointScore]) -> str:
-    """timestamp,value,score,is_anomaly for every row, in input order."""
+    """timestamp,value,score,is_anomaly,alert,finding for each row, in input order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["timestamp", "value", "score", "is_anomaly"])
+    writer.writerow(COLUMNS)
     for p in points:
         value = "" if p.value is None else _number(p.value)
-        writer.writerow([p.timestamp, value, f"{p.score:.4f}", "true" if p.is_anomaly else "false"])
+        writer.writerow(
+            [
+                p.timestamp,
+                value,
+                f"{p.score:.4f}",
+                "true" if p.is_anomaly else "false",
+                1 if p.alert else 0,
+                "" if p.finding is None else p.finding,
+            ]
+        )
     return out.getvalue()
 
 

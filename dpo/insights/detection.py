@@ -15,14 +15,16 @@ Every point is judged only from the points before it, exactly as the hourly job 
   It is widened while history is short.
 - **Evidence**: a point is anomalous when it is far out on its own (|z| ≥ `point_z`), or when
   it continues a run of same-direction deviations whose CUSUM passed `run_h` (a 30 % drop for
-  twelve hours is obvious although no single hour is). Every point of an incident is flagged
-  while it lasts.
+  twelve hours is obvious although no single hour is; a loss of 60 % or more needs only
+  three quarters of it, so a checkout that stops selling is known within hours). Every point
+  of an incident is flagged while it lasts.
 - **Level shifts**: a run that lasts `adapt_*` (a day for hourly series) is taken as the new
   normal: the level is re-based and alerts stop. A drop to (almost) zero is an outage, not a
   new normal, and is flagged for up to a week. After re-basing, a point that fits the old
   level better is not an anomaly (the incident ended), and two such points restore it.
-- **Short history** is not guessed at: nothing is judged in the first `warmup` (a week of
-  hourly data, two weeks of daily data), and the spread is widened for a while after.
+- **Short history** is not guessed at: nothing is judged in the first `warmup` (3 days of
+  hourly data, two weeks of daily data and of hourly ratios), the spread is widened for a
+  while after, and until a whole week is seen only large changes (60 % or more) make a run.
 
 `Scores.score` is in [0, 1]: 1 - 2^-e, where e is the evidence relative to the default
 thresholds, so 0.5 is the default line. A missing point in a series that should have data is
@@ -51,7 +53,10 @@ class DetectorConfig:
 
     sensitivity: float = 1.0
     point_z: float = 5.0
-    run_h: float = 8.0
+    run_h: float = 8.5
+    # A large loss (-60 %, -90 %) is an incident at this share of run_h: a checkout that
+    # stops selling is known within three hours, where a 30 % dip needs a longer run.
+    loss_h_share: float = 0.75
     normal_z: float = 1.5
     adapt_hours: int = 24
     adapt_days: int = 3
@@ -77,11 +82,15 @@ class GrainSpec:
     # Thresholds x this: a daily series has 24 times fewer points to raise false alarms on,
     # so the same alarm rate per month allows lower thresholds.
     threshold_scale: float = 1.0
+    # Ratios are noisier than what they are made of: more history before judging them.
+    log_warmup: int = 0
 
 
 SPECS = {
-    Grain.hour: GrainSpec(168, 24, 168, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24),
-    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8),
+    Grain.hour: GrainSpec(
+        168, 24, 72, 56 * 24, 28 * 24, 24, 7, 4.0, 7 * 24, 21 * 24, log_warmup=14 * 24
+    ),
+    Grain.day: GrainSpec(7, 1, 14, 84, 56, 7, 4, 7.0, 14, 42, threshold_scale=0.8, log_warmup=28),
 }
 
 
@@ -95,6 +104,9 @@ class Series:
     grain: Grain
     is_log: bool = False
     volume: Floats | None = None  # counts behind a ratio (log series only)
+    # True: a missing point is no data (a pause in collection), never judged; False: where
+    # the series usually has data, a missing point is judged as a zero (a tracking outage).
+    missing_is_gap: bool = False
 
 
 @dataclass

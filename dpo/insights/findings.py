@@ -71,7 +71,7 @@ def findings_of(
     expected = scores.expected
     with np.errstate(invalid="ignore"):
         direction = np.where(np.isnan(values) | (np.nan_to_num(values) < expected), -1, 1)
-    for lo, hi, sign in _runs(flags, direction, SUPPRESS[grain]):
+    for lo, hi, sign in flagged_runs(flags, direction, SUPPRESS[grain]):
         hits = np.arange(lo, hi)[flags[lo:hi]]
         # Over the whole run, lulls included: the numbers cover the span the insight shows.
         span = np.arange(lo, hi)
@@ -95,7 +95,9 @@ def findings_of(
         )
 
 
-def _runs(flags: np.ndarray, direction: np.ndarray, gap: int) -> Iterator[tuple[int, int, int]]:
+def flagged_runs(
+    flags: np.ndarray, direction: np.ndarray, gap: int
+) -> Iterator[tuple[int, int, int]]:
     """[lo, hi) of same-direction flagged runs, merged across lulls of up to `gap` points."""
     current: list[int] | None = None
     for i in np.flatnonzero(flags):

@@ -200,7 +200,18 @@ def reported_share(values: Floats, slots: Ints, n_slots: int) -> Floats:
     """The share of each slot's points that have a value (1 for a slot without points)."""
     seen = np.bincount(slots, minlength=n_slots)
     present = np.bincount(slots[~np.isnan(values)], minlength=n_slots)
-    return np.where(seen > 0, present / np.maximum(seen, 1), 1.0)
+    share = np.where(seen > 0, present / np.maximum(seen, 1), 1.0)
+    if n_slots == WEEK and (seen == 0).any():  # a slot not seen yet: its hour of the day
+        hours = np.arange(WEEK) % HOURS
+        by_hour = np.bincount(hours, weights=present, minlength=HOURS) / np.maximum(
+            np.bincount(hours, weights=seen, minlength=HOURS), 1
+        )
+        share = np.where(
+            seen > 0,
+            share,
+            np.where(np.bincount(hours, weights=seen)[hours] > 0, by_hour[hours], 1.0),
+        )
+    return np.asarray(share, dtype=np.float64)
 
 
 def _normalized(profile: Floats) -> Floats:
