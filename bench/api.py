@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,31 +234,36 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=90)
     parser.add_argument("--days", type=int, default=28)
     args = parser.parse_args()
+    with bench_env(args.backend, "bench_api") as env:
+        token = prepare(env, args.history)
+        process, base = start_server(env, args.workers)
+        try:
+            totals = measure(base, token, args)
+            args.alone = alone(base, token, args.days)
+            report(totals, args)
+        finally:
+            process.terminate()
+            process.wait(60)
+
+
+@contextmanager
+def bench_env(backend: str, prefix: str) -> Iterator[dict[str, str]]:
+    """The environment of `dpo` processes over a fresh database: SQLite in a temporary home,
+    or a new schema of the PostgreSQL at PG_URL (dropped afterwards)."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "DPO_HOME": home, "PYTHONPATH": str(ROOT)}
         env = {k: v for k, v in env.items() if k not in ("DPO_DATABASE_URL", "DPO_CONFIG")}
-        schema = None
-        if args.backend == "pg":
-            schema = f"bench_api_{uuid.uuid4().hex[:8]}"
-            subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
-            env["DPO_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        if backend != "pg":
+            yield env
+            return
+        schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
+        env["DPO_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
         try:
-            token = prepare(env, args.history)
-            process, base = start_server(env, args.workers)
-            try:
-                totals = measure(base, token, args)
-                args.alone = alone(base, token, args.days)
-                report(totals, args)
-            finally:
-                process.terminate()
-                process.wait(60)
+            yield env
         finally:
-            if schema:
-                subprocess.run(
-                    ["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
-                    check=True,
-                    capture_output=True,
-                )
+            subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
+                           check=True, capture_output=True)  # fmt: skip
 
 
 if __name__ == "__main__":

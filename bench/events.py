@@ -16,13 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -30,7 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.api import PG_URL, hammer, prepare, run, start_server  # noqa: E402
+from bench.api import bench_env, hammer, prepare, run, start_server  # noqa: E402
 
 POLL_SECONDS = 1.0  # the default `[api] events_poll_seconds`
 
@@ -98,32 +94,20 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=6.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "DPO_HOME": home, "PYTHONPATH": str(ROOT)}
-        env = {k: v for k, v in env.items() if k not in ("DPO_DATABASE_URL", "DPO_CONFIG")}
-        schema = None
-        if args.backend == "pg":
-            schema = f"bench_events_{uuid.uuid4().hex[:8]}"
-            subprocess.run(["psql", PG_URL, "-qc", f"CREATE SCHEMA {schema}"], check=True)
-            env["DPO_DATABASE_URL"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with bench_env(args.backend, "bench_events") as env:
+        token = prepare(env, 28)
+        editor = run(env, "tokens", "create", "--org", "shop", "--role", "editor").strip()
+        added = run(env, "goals", "add", "--org", "shop", "--kpi", "revenue", "--target",
+                    "1000", "--json")  # fmt: skip
+        goal = int(json.loads(added)["id"])
+        process, base = start_server(env, 1)
         try:
-            token = prepare(env, 28)
-            editor = run(env, "tokens", "create", "--org", "shop", "--role", "editor").strip()
-            added = run(env, "goals", "add", "--org", "shop", "--kpi", "revenue", "--target",
-                        "1000", "--json")  # fmt: skip
-            goal = int(json.loads(added)["id"])
-            process, base = start_server(env, 1)
-            try:
-                without = hammer(f"{base}/health", {}, 32, args.seconds)
-                delays = asyncio.run(measure_delivery(base, token, editor, goal, args))
-                after = hammer(f"{base}/health", {}, 32, args.seconds)
-            finally:
-                process.terminate()
-                process.wait(60)
+            without = hammer(f"{base}/health", {}, 32, args.seconds)
+            delays = asyncio.run(measure_delivery(base, token, editor, goal, args))
+            after = hammer(f"{base}/health", {}, 32, args.seconds)
         finally:
-            if schema:
-                subprocess.run(["psql", PG_URL, "-qc", f"DROP SCHEMA {schema} CASCADE"],
-                               check=True, capture_output=True)  # fmt: skip
+            process.terminate()
+            process.wait(60)
     delays.sort()
     p50 = statistics.median(delays)
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
