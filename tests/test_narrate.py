@@ -77,7 +77,9 @@ def test_invented_numbers_fall_back_to_the_template() -> None:
         story = narrate.summarize("acme", FOUND, settings(fake.url))
     assert story.source == "template"
     assert story.note == "the model wrote numbers not in the insights (9,000)"
-    assert story.text.startswith("acme: 2 open insights (1 critical, 1 warning).")
+    assert story.text.startswith(
+        "acme: 2 open insights, about 13,801 at stake (1 critical, 1 warning)."
+    )
 
 
 def test_transient_failures_are_retried_then_given_up() -> None:
@@ -136,6 +138,32 @@ def test_numbers_must_come_from_the_input(text: str, unknown: list[str]) -> None
     assert narrate.unverified_numbers(text, source) == unknown
 
 
+def test_the_template_ranks_by_money_at_stake_and_groups_by_what_to_check_first() -> None:
+    def item(title: str, kind: str, severity: str, impact: float, text: str) -> InsightPublic:
+        found = insight(title, severity, impact=impact, currency="EUR")
+        return found.model_copy(update={"kind": kind, "description": text})
+
+    text = narrate.template_text(
+        "acme",
+        [
+            item("No sessions recorded", "data_quality", "critical", 0, "Sessions were 0."),
+            item("Spend spike", "anomaly", "critical", 120.4, "Spend was EUR 300. More."),
+            item("Revenue drop", "anomaly", "warning", 950, "Revenue was EUR 10. More."),
+            item("CPA rising", "trend", "info", 0, "CPA rose 31% in two weeks."),
+        ],
+    )
+    assert text.splitlines() == [
+        "acme: 4 open insights, about EUR 1,070 at stake (2 critical, 1 warning, 1 info).",
+        "Money moving — check first:",
+        "- Revenue drop (warning): EUR 950 at stake. Revenue was EUR 10.",
+        "- Spend spike (critical): EUR 120 at stake. Spend was EUR 300.",
+        "Tracking and data — fix before trusting the numbers:",
+        "- No sessions recorded (critical). Sessions were 0.",
+        "Trends:",
+        "- CPA rising (info). CPA rose 31% in two weeks.",
+    ]
+
+
 def test_summary_command(cli: CliInvoker, database: Database, tmp_path: Path) -> None:
     from tests.test_sync import setup_org
 
@@ -145,7 +173,9 @@ def test_summary_command(cli: CliInvoker, database: Database, tmp_path: Path) ->
     assert template == [
         {
             "org": "acme",
-            "text": "acme: 1 open insights (1 warning). Warning: Orders 78% below normal.",
+            "text": "acme: 1 open insight, no money at stake (1 warning).\n"
+            "Money moving — check first:\n"
+            "- Orders 78% below normal (warning).",
             "source": "template",
             "note": "no [openai] key configured",
         }

@@ -130,7 +130,9 @@ def ack(
 SUMMARY_HELP = """A short narrative of each organization's open insights.
 
 Worded by the model in [openai] when one is configured (checked: it may not invent numbers),
-else by a fixed template."""
+else by a fixed template: the money at stake in all, then the insights grouped by what to
+check first (money moving, tracking and data, goals, recommendations, trends), each group
+ranked by money at stake, with each insight's numbers."""
 
 
 @app.command("summary", help=SUMMARY_HELP)

@@ -255,6 +255,8 @@ def _description(incident: Incident, lead: Finding, money: Money, stake: float) 
     what = KPIS[lead.kpi].label
     where = "" if lead.scope.level == "total" else f" for {lead.scope.label}"
     verb = "averaged" if not KPIS[lead.kpi].is_additive else "was"
+    if verb == "was" and what.endswith("s"):
+        verb = "were"  # orders, sessions, clicks
     text = (
         f"{what}{where} {verb} {_amount(lead.kpi, lead.actual, money)} where about "
         f"{_amount(lead.kpi, lead.expected, money)} was expected, over "

@@ -27,7 +27,7 @@ from dpo.insights.store import InsightPublic, list_insights
 from dpo.resources.orgs import get_org
 from dpo.settings import OpenAISettings
 from dpo.storage.models import Organization
-from dpo.vocab import InsightStatus
+from dpo.vocab import InsightKind, InsightStatus
 
 log = logging.getLogger(__name__)
 
@@ -205,19 +205,70 @@ def _rounds_to(value: Decimal, shown: Decimal, places: int) -> bool:
         return False
 
 
+# What to look at first: money moving now, then data that misleads everything else, then
+# goals, then what could be done better, then slow movements.
+GROUPS = (
+    ("Money moving — check first", (InsightKind.anomaly,)),
+    ("Tracking and data — fix before trusting the numbers", (InsightKind.data_quality,)),
+    ("Goals at risk", (InsightKind.goal_risk,)),
+    ("Recommendations", (InsightKind.recommendation,)),
+    ("Trends", (InsightKind.trend, InsightKind.forecast)),
+)
+SHOWN = 8  # insights written out; the rest are counted
+
+
 def template_text(org: str, insights: Sequence[InsightPublic]) -> str:
-    """The deterministic narrative: counts, then the most severe findings' titles."""
+    """The deterministic narrative: what is open and how much money is at stake, then the
+    insights grouped by what to check first, each ranked by its money at stake, with its
+    numbers (the first sentence of its text)."""
     if not insights:
         return f"{org}: nothing needs attention; no open insights."
     counts: dict[str, int] = {}
     for i in insights:
         counts[i.severity] = counts.get(i.severity, 0) + 1
     parts = [f"{counts[s]} {s}" for s in ("critical", "warning", "info") if s in counts]
-    lines = [f"{org}: {len(insights)} open insights ({', '.join(parts)})."]
-    lines += [f"{i.severity.capitalize()}: {i.title}." for i in insights[:5]]
-    if len(insights) > 5:
-        lines.append(f"And {len(insights) - 5} more: `dpo insights list --org {org}`.")
-    return " ".join(lines)
+    total = sum(_stake(i) for i in insights)
+    currency = next((_currency(i) for i in insights if _stake(i)), "")
+    stake = f", about {currency}{total:,.0f} at stake" if total else ", no money at stake"
+    noun = "insight" if len(insights) == 1 else "insights"
+    lines = [f"{org}: {len(insights)} open {noun}{stake} ({', '.join(parts)})."]
+    shown = 0
+    for heading, kinds in GROUPS:
+        members = [i for i in insights if i.kind in {k.value for k in kinds}]
+        members.sort(key=lambda i: (-_stake(i), _SEVERITY.index(i.severity)))
+        if not members or shown >= SHOWN:
+            continue
+        lines.append(f"{heading}:")
+        for item in members[: SHOWN - shown]:
+            lines.append(f"- {_line(item)}")
+            shown += 1
+    if len(insights) > shown:
+        lines.append(f"And {len(insights) - shown} more: `dpo insights list --org {org}`.")
+    return "\n".join(lines)
+
+
+_SEVERITY = ("critical", "warning", "info")
+
+
+def _stake(insight: InsightPublic) -> float:
+    value = insight.evidence.get("impact") if insight.kind == "anomaly" else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _currency(insight: InsightPublic) -> str:
+    """`EUR ` (with its space), or nothing when the insight does not say."""
+    code = insight.evidence.get("currency")
+    return f"{code} " if isinstance(code, str) and code else ""
+
+
+def _line(insight: InsightPublic) -> str:
+    """`Title (severity): EUR 488 at stake. First sentence of its text.`"""
+    text = f"{insight.title} ({insight.severity})"
+    stake = _stake(insight)
+    if stake:
+        text += f": {_currency(insight)}{stake:,.0f} at stake"
+    first = insight.description.split(". ")[0].rstrip(".")
+    return f"{text}. {first}." if first else f"{text}."
 
 
 def org_summaries(
