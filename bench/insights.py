@@ -1,6 +1,6 @@
 """Benchmark `dpo insights generate` for many organizations, and `insights detect` on a CSV.
 
-    python bench/insights.py [--orgs 100] [--days 63] [--backend sqlite|pg]
+    python bench/insights.py [--orgs 100] [--days 63] [--backend sqlite|pg] [--jobs N]
 
 It builds one demo organization (sync, rollups), clones its sources and rollups into
 `--orgs` organizations (the rollups are what the insights read), then measures, in the same
@@ -38,12 +38,13 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=100)
     parser.add_argument("--days", type=int, default=63)
     parser.add_argument("--backend", choices=("sqlite", "pg"), default="sqlite")
+    parser.add_argument("--jobs", type=int, default=None, help="processes (default: auto)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["DPO_HOME"] = home
         schema = _database(args.backend)
         try:
-            _run(args.orgs, args.days, Path(home))
+            _run(args.orgs, args.days, Path(home), args.jobs)
         finally:
             if schema:
                 _drop(schema)
@@ -78,7 +79,7 @@ def _drop(schema: str) -> None:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
-def _run(orgs: int, days: int, home: Path) -> None:
+def _run(orgs: int, days: int, home: Path, jobs: int | None) -> None:
     from dpo.jobs.demo import run_demo
     from dpo.storage.db import ready_engine
 
@@ -92,11 +93,12 @@ def _run(orgs: int, days: int, home: Path) -> None:
         f"rows) in {time.perf_counter() - started:.1f}s on {engine.dialect.name}"
     )
     read = _read_all(engine)
-    generate, series = _generate_all(orgs)
+    generate, series = _generate_all(orgs, jobs)
     per_org = generate / orgs
     print(f"baseline: read every organization's rollups into KPI series: {read:.2f}s")
     print(
-        f"insights generate, {orgs} organizations, {series:,} series: {generate:.1f}s "
+        f"insights generate ({_processes(jobs)}), {orgs} organizations, {series:,} series: "
+        f"{generate:.1f}s "
         f"({per_org:.2f}s per organization; {generate / read:.1f}x the baseline; "
         f"{generate / 3600:.1%} of the hour between runs)"
     )
@@ -209,11 +211,18 @@ def _read_all(engine: object) -> float:
     return time.perf_counter() - started
 
 
-def _generate_all(orgs: int) -> tuple[float, int]:
+def _processes(jobs: int | None) -> str:
+    from dpo.jobs.insights import MAX_AUTO_JOBS
+
+    n = jobs or min(os.cpu_count() or 1, MAX_AUTO_JOBS)
+    return "1 process" if n == 1 else f"{n} processes"
+
+
+def _generate_all(orgs: int, jobs: int | None) -> tuple[float, int]:
     from dpo.jobs.insights import run_insights
 
     started = time.perf_counter()
-    results = run_insights(now=NOW)
+    results = run_insights(now=NOW, jobs=jobs)
     seconds = time.perf_counter() - started
     assert len(results) == orgs and all(r.exit_code == 0 for r in results), results[:3]
     return seconds, sum(r.windows for r in results)

@@ -95,6 +95,8 @@ class InsightsSettings(BaseModel):
     history_days: int = Field(default=63, ge=14, le=400)
     report_days: int = Field(default=7, ge=1, le=90)
     settle_hours: int = Field(default=1, ge=0, le=48)
+    # Processes `insights generate` runs organizations in (0: one per core, at most 4).
+    jobs: int = Field(default=0, ge=0, le=64)
 
 
 class OpenAISettings(BaseModel):

@@ -4,11 +4,13 @@ incidents and nothing else, re-runs update instead of duplicating, cron behaviou
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dpo.connectors.demo import CAMPAIGNS
 from dpo.jobs.demo import run_demo
@@ -88,6 +90,36 @@ def test_every_insight_says_the_same_span_money_and_zone_everywhere(database: Da
     assert outage.evidence["impact"] == 0
     assert "No money at stake" in outage.description
     assert ": no data" in outage.description or "no data" not in outage.description
+
+
+def test_organizations_in_several_processes_find_what_one_process_finds(
+    cli: CliInvoker, database: Database
+) -> None:
+    """`--jobs 2`: each organization's job runs in another process (its job_run row says
+    which), and the insights are the ones a single process finds."""
+    run_demo(now=NOW, days=42)
+    cli.ok("orgs", "add", "beta", "--name", "Beta", "--timezone", "America/New_York",
+           "--currency", "USD")  # fmt: skip
+    for profile in ("woo", "meta"):
+        cli.ok("sources", "add", "beta", "demo", "--account", profile, "--setting",
+               "anchor=2026-03-20")  # fmt: skip
+    cli.ok("sync", "demo", "--org", "beta", "--since", "2026-02-06", "--until", "2026-03-19")
+    query = "SELECT org_id, fingerprint, title, severity, status FROM insight ORDER BY 1, 2"
+
+    def generate(jobs: int) -> list[tuple[Any, ...]]:
+        with database.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM insight"))
+        results = run_insights(now=NOW, jobs=jobs)
+        assert [r.exit_code for r in results] == [0, 0]
+        assert [r.label for r in results] == ["beta/insights", "demo/insights"]
+        return database.rows(query)
+
+    alone = generate(1)
+    together = generate(2)
+    assert together == alone and {row[0] for row in alone} == {1, 2}
+    pids = database.rows("SELECT pid FROM job_run WHERE job = 'insights generate' ORDER BY id")
+    assert {p for (p,) in pids[-2:]} - {os.getpid()} == {p for (p,) in pids[-2:]}
+    assert [p for (p,) in pids[:-2]].count(os.getpid()) >= 2  # jobs=1: in this process
 
 
 def test_reruns_update_and_resolve_instead_of_duplicating(database: Database) -> None:

@@ -55,6 +55,15 @@ def generate(
             min=0.1, max=10, callback=finite, help="Default: [insights] sensitivity (1.0)."
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes to run organizations in (0: one per core, at most 4). "
+            "Default: [insights] jobs (0).",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a look.")
     ] = False,
@@ -66,7 +75,7 @@ def generate(
 
     with render.progress_bars(enabled=not quiet and not json_) as progress:
         results = run_insights(
-            now=utcnow(), org_slugs=org, sensitivity=sensitivity, progress=progress
+            now=utcnow(), org_slugs=org, sensitivity=sensitivity, jobs=jobs, progress=progress
         )
     render.print_job_results(results, quiet=quiet, json_=json_, unit="series")
     raise typer.Exit(overall_exit_code(results))
