@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -101,6 +102,13 @@ def test_forecast_and_chance_on_noisy_history(cli: CliInvoker, database: Databas
         cli.ok("goals", "add", "acme", "--kpi", "revenue", "--target", target)
     low, mid, high = progress(database)
     assert low.method == "ets"
+    # The choice is explained: its backtest error of 21-day totals beside the others'.
+    assert re.fullmatch(
+        r"ETS, whose 21-day totals erred \d+\.\d% on average over the last \d+ days "
+        r"\(others: seasonal naive \d+\.\d%, ETS without trend \d+\.\d%\)"
+        r"(; its interval widened \d\.\dx to what those errors were)?",
+        low.why,
+    ), low.why
     assert low.forecast_low < low.forecast < low.forecast_high  # type: ignore[operator]
     assert 2900 < low.forecast < 3300  # type: ignore[operator]
     assert low.probability > mid.probability > high.probability  # type: ignore[operator]

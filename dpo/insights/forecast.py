@@ -116,9 +116,35 @@ def forecast_daily(history: Floats, horizon: int, *, seed: int = 0) -> Forecast:
         "origins": len(origins),
         "days": days,
         "mae_of_totals": {name: round(e, 4) for name, e in errors.items()},
+        "mean_total": round(float(actual[:, -1].mean()), 4),
         "interval_scale": round(widened, 3),
     }
     return Forecast(chosen, np.maximum(paths, 0.0), backtest=backtest)
+
+
+NAMES = {"seasonal_naive": "seasonal naive", "ets": "ETS", "ets_level": "ETS without trend"}
+
+
+def why(forecast: Forecast) -> str:
+    """How the forecast was chosen, in words: its backtest error of totals beside the other
+    candidates', and how much its interval was widened ("" when there was no backtest)."""
+    test = forecast.backtest
+    if not test or not test.get("mean_total"):
+        return ""
+    errors, mean = test["mae_of_totals"], test["mean_total"]
+    others = ", ".join(
+        f"{NAMES[name]} {error / mean:.1%}"
+        for name, error in errors.items()
+        if name != forecast.method
+    )
+    text = (
+        f"{NAMES[forecast.method]}, whose {test['days']}-day totals erred "
+        f"{errors[forecast.method] / mean:.1%} on average over the last {test['origins']} days "
+        f"(others: {others})"
+    )
+    if test["interval_scale"] > 1:
+        text += f"; its interval widened {test['interval_scale']:.1f}x to what those errors were"
+    return text
 
 
 def _simple(values: Floats, horizon: int, *, seed: int) -> Forecast | None:

@@ -64,6 +64,8 @@ def _risk_draft(state: GoalProgress, goal: Goal, org: Organization) -> InsightDr
         )
     elif state.needed_per_day is not None:
         text += f" The rest of the period needs a {kpi.label} of {_fmt(state.needed_per_day)}."
+    if state.why:
+        text += f" Forecast: {state.why}."
     tz = ZoneInfo(org.timezone)
     return InsightDraft(
         kind=InsightKind.goal_risk,

@@ -73,6 +73,7 @@ class GoalProgress(SQLModel):
     current_per_day: float | None
     status: str
     method: str
+    why: str = ""  # how the forecast's model was chosen (`forecast.why`)
     note: str = ""
 
 
@@ -113,6 +114,13 @@ class Forecasts:
         if key not in self._done:
             self._done[key] = forecast_daily(history, horizon, seed=seed)
         return self._done[key]
+
+
+def forecast_why(forecast: Forecast) -> str:
+    """How a forecast's model was chosen, in words."""
+    from dpo.insights.forecast import why
+
+    return why(forecast)
 
 
 # --- one goal --------------------------------------------------------------------------------
@@ -229,6 +237,7 @@ def _additive(
         "needed_per_day": _round((target - actual) / span.remaining) if span.remaining else None,
         "current_per_day": _round(float(np.nanmean(recent))) if np.isfinite(recent).any() else None,
         "note": fc.note,
+        "why": forecast_why(fc) if span.remaining else "",
         **state,
     }
 
@@ -279,6 +288,7 @@ def _ratio(
         "needed_per_day": _round(needed),
         "current_per_day": None,
         "note": fc_num.note or fc_den.note,
+        "why": forecast_why(fc_num) if span.remaining else "",
         **state,
     }
 
