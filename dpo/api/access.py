@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -129,10 +130,16 @@ class AccessCache:
 
 def versions(conn: Connection, org_id: int) -> tuple[int, int]:
     """(access version, the organization's data version), 0 where not raised yet."""
+    return versions_of(conn, [org_id])[org_id]
+
+
+def versions_of(conn: Connection, orgs: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """`versions` of several organizations, in one query."""
     rows = conn.execute(
         sa.select(_VERSION.c.org_id, _VERSION.c.version).where(
-            _VERSION.c.org_id.in_((ACCESS, org_id))
+            _VERSION.c.org_id.in_((ACCESS, *orgs))
         )
     ).all()
-    found = {org: int(version) for org, version in rows}
-    return found.get(ACCESS, 0), found.get(org_id, 0)
+    found = {int(org): int(version) for org, version in rows}
+    access = found.get(ACCESS, 0)
+    return {org: (access, found.get(org, 0)) for org in orgs}

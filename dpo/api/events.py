@@ -13,15 +13,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 import anyio.to_thread
-import sqlalchemy as sa
 
+from dpo.api.access import versions_of
 from dpo.storage.db import ready_engine
-from dpo.storage.models import OrgVersion
 
 log = logging.getLogger(__name__)
-
-ACCESS = 0  # org_version's row for tokens and organizations (`dpo.api.access`)
-_VERSION = OrgVersion.__table__  # type: ignore[attr-defined]
 
 Versions = tuple[int, int]  # (access version, the organization's data version)
 
@@ -72,11 +68,4 @@ class VersionWatch:
 def read_versions(orgs: Sequence[int]) -> dict[int, Versions]:
     """The versions of some organizations, in one query."""
     with ready_engine().connect() as conn:
-        rows = conn.execute(
-            sa.select(_VERSION.c.org_id, _VERSION.c.version).where(
-                _VERSION.c.org_id.in_((ACCESS, *orgs))
-            )
-        ).all()
-    found = {int(org): int(version) for org, version in rows}
-    access = found.get(ACCESS, 0)
-    return {org: (access, found.get(org, 0)) for org in orgs}
+        return versions_of(conn, orgs)
