@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dpo.insights.forecast import forecast_daily
+from dpo.insights.forecast import forecast_daily, why
 from dpo.insights.series import TOTAL_SCOPE, OrgSeries
 from dpo.insights.store import InsightDraft
 from dpo.kpis import KPIS
@@ -81,8 +81,10 @@ def find_trend(kpi: str, parts: dict[str, np.ndarray]) -> Trend | None:
     change = level_recent / level_before - 1
     spread = float(before.std(ddof=1))
     error = spread * math.sqrt(1 / RECENT_WEEKS + 1 / BEFORE_WEEKS)
-    t = (level_recent - level_before) / error if error > 0 else math.inf * np.sign(change)
-    if abs(change) < MIN_CHANGE or abs(t) < MIN_T:
+    if abs(change) < MIN_CHANGE:
+        return None
+    t = (level_recent - level_before) / error if error > 0 else math.copysign(math.inf, change)
+    if abs(t) < MIN_T:
         return None
     return Trend(kpi, level_recent, level_before, change, float(t))
 
@@ -132,16 +134,18 @@ def _draft(
     }
     outlook = _outlook(trend.kpi, parts)
     if outlook is not None:
-        mean, low, high = outlook
+        mean, low, high, chosen = outlook
         text += (
             f" The next 7 days are forecast at {_fmt(mean, definition.unit, org.currency)} "
             f"(80% range {_fmt(low, definition.unit, org.currency)} to "
-            f"{_fmt(high, definition.unit, org.currency)})."
+            f"{_fmt(high, definition.unit, org.currency)})"
+            + (f"; forecast: {chosen}." if chosen else ".")
         )
         evidence["forecast_7d"] = {
             "mean": round(mean, 2),
             "low": round(low, 2),
             "high": round(high, 2),
+            "why": chosen,
         }
     start = last_day - timedelta(days=RECENT_WEEKS * 7 - 1)
     evidence["period"] = {"start": start.isoformat(), "end": last_day.isoformat()}
@@ -157,8 +161,9 @@ def _draft(
     )
 
 
-def _outlook(kpi: str, parts: dict[str, np.ndarray]) -> tuple[float, float, float] | None:
-    """The next seven days' total of an additive KPI: mean and 80 % interval."""
+def _outlook(kpi: str, parts: dict[str, np.ndarray]) -> tuple[float, float, float, str] | None:
+    """The next seven days' total of an additive KPI: mean, 80 % interval, and how its model
+    was chosen (`forecast.why`)."""
     definition = KPIS[kpi]
     if not definition.is_additive or definition.part is None:
         return None
@@ -167,7 +172,7 @@ def _outlook(kpi: str, parts: dict[str, np.ndarray]) -> tuple[float, float, floa
         return None
     totals = forecast.totals()
     low, high = np.quantile(totals, [0.1, 0.9])
-    return float(totals.mean()), float(low), float(high)
+    return float(totals.mean()), float(low), float(high), why(forecast)
 
 
 def _fmt(value: float, unit: str, currency: str) -> str:
