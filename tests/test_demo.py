@@ -129,6 +129,9 @@ def test_demo_command_end_to_end_and_safe_to_rerun(cli: CliInvoker, database: Da
     first = cli.ok("demo", "--days", "30")
     assert "Created organization 'demo'" in first.stdout
     assert "tracking_outage" in first.stdout and "dpo orgs show demo" in first.stdout
+    assert "what dpo found (times in Europe/Berlin)" in first.stdout
+    assert "Trends and recommendations dpo found" in first.stdout
+    assert "Move budget from Prospecting - Broad" in first.stdout
     assert "demo/daily: ok" in first.stdout and "full rebuild" in first.stdout
     assert first.stdout.rstrip().splitlines()[-1].startswith("└")  # it ends with the report
     assert "KPIs" in first.stdout and "By channel" in first.stdout
@@ -173,5 +176,9 @@ def test_demo_json_is_one_object_with_the_jobs_incidents_and_report(
         for i in out["incidents"]
     )
     assert out["report"]["org"] == "demo" and out["report"]["totals"]["orders"] > 0
+    assert all(
+        set(m) == {"id", "kind", "severity", "title"} and m["kind"] in ("trend", "recommendation")
+        for m in out["movements"]
+    )
     again = json.loads(cli.ok("demo", "--days", "20", "--json").stdout)
     assert again["created"] is False

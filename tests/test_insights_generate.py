@@ -44,6 +44,19 @@ def test_demo_incidents_are_found_and_nothing_else(database: Database) -> None:
     assert "spend" in [r["kpi"] for r in spike.evidence["related"]]
     drop = by_kind["conversion_drop"]
     assert drop is not None and drop.kpi in ("revenue", "orders") and drop.evidence["change"] < -0.5
+    # Beside the incidents, the demo's slow movements: a campaign buying dearly, one whose
+    # purchases fade, traffic growing for three weeks.
+    told = [(i.kind, i.title) for i in run.movements]
+    recommended = [t for k, t in told if k == "recommendation"]
+    assert any(
+        re.fullmatch(r"CPA of Lookalike 1% rose \d+% in the last 7 days", t) for t in recommended
+    )
+    assert any(
+        re.fullmatch(r"Move budget from Prospecting - Broad \(ROAS [\d.]+\) to Retargeting - 7d "
+                     r"\(ROAS [\d.]+\)", t)
+        for t in recommended
+    ), recommended  # fmt: skip
+    assert any(t.startswith("Revenue is up") for k, t in told if k == "trend"), told
 
 
 def span_of_title(title: str) -> timedelta:

@@ -19,7 +19,8 @@ LAST = date(2026, 3, 1)
 def revenue(level: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(DAYS)
-    return level * WEEK[t % 7] * (1 + rng.normal(0, 0.04, DAYS))
+    values: np.ndarray = level * WEEK[t % 7] * (1 + rng.normal(0, 0.04, DAYS))
+    return values
 
 
 def test_a_rise_is_a_trend_with_its_outlook_and_how_it_was_forecast() -> None:

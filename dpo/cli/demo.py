@@ -1,6 +1,7 @@
 """`dpo demo`: a complete local walk-through on synthetic data."""
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -57,14 +58,26 @@ def demo(
     render.print_job_results(run.results, quiet=False, json_=False)
     render.print_job_results(run.rollups, quiet=False, json_=False, unit="ranges")
     render.print_job_results(run.insights, quiet=False, json_=False, unit="series")
+    zone = ZoneInfo(run.timezone)
     render.print_table(
-        "Incidents injected into the demo data, and what dpo found (UTC)",
+        f"Incidents injected into the demo data, and what dpo found (times in {run.timezone})",
         ["injected", "when", "found by dpo"],
         [
-            (i.kind, f"{i.start:%Y-%m-%d %H:%M}-{i.end:%H:%M}", _found(match))
+            (
+                i.kind,
+                f"{i.start.astimezone(zone):%Y-%m-%d %H:%M}-{i.end.astimezone(zone):%H:%M}",
+                _found(match),
+            )
             for i, match in run.found
         ],
         empty="No incidents fall inside the synced days.",
+    )
+    render.print_table(
+        "Trends and recommendations dpo found (a season starting, a campaign fading, "
+        "a campaign buying dearly)",
+        ["kind", "severity", "title"],
+        [(i.kind, i.severity, i.title) for i in run.movements],
+        empty="No trends or recommendations.",
     )
     if run.others:
         render.print_table(
@@ -92,6 +105,10 @@ def _as_dict(run: Any) -> dict[str, Any]:
         "syncs": [r.__dict__ for r in run.results],
         "rollups": [r.__dict__ for r in run.rollups],
         "insights": [r.__dict__ for r in run.insights],
+        "movements": [
+            {"id": i.id, "kind": i.kind, "severity": i.severity, "title": i.title}
+            for i in run.movements
+        ],
         "incidents": [
             {
                 "kind": i.kind,

@@ -68,12 +68,21 @@ class Campaign:
 
 
 CAMPAIGNS = (
-    Campaign("120210000000000101", "Prospecting - Broad", 480.0, 9.0, 0.011, 32.0),
+    # Prospecting buys its purchases dearly (platform ROAS about 1.1, against 4.6 for
+    # Retargeting): the budget imbalance a recommendation should point out.
+    Campaign("120210000000000101", "Prospecting - Broad", 480.0, 9.0, 0.011, 60.0),
     Campaign("120210000000000102", "Retargeting - 7d", 180.0, 14.0, 0.018, 14.0),
     Campaign("120210000000000103", "Lookalike 1%", 300.0, 10.5, 0.013, 26.0),
     Campaign("120210000000000104", "Catalog Sales", 240.0, 8.0, 0.015, 20.0),
 )
 ORDER_RATE = 0.022  # orders per session
+# Slow movements over the last weeks before the anchor, for trends and recommendations (not
+# incidents: nothing breaks): traffic grows by GROWTH (a season starting), and the purchases
+# of one campaign fade by FATIGUE (its creatives wearing out), both ramping in over RAMP_DAYS.
+RAMP_DAYS = 21
+GROWTH = 0.3
+FATIGUE = 0.5
+FATIGUE_CAMPAIGN = "120210000000000103"  # Lookalike 1%
 AOV = 61.0
 REFUND_RATE = 0.03
 
@@ -230,7 +239,9 @@ class DemoConnector(Connector):
                 continue
             rng = self._rng("meta-day", c.id, window.start)
             drop = 0.6 if any(self._in_incident("conversion_drop", h) for h in hours) else 1.0
-            purchases = _poisson(rng, day_spend / c.cpa * drop * rng.lognormvariate(0, 0.15))
+            fade = 1 - FATIGUE * self._ramp(window.start) if c.id == FATIGUE_CAMPAIGN else 1.0
+            rate = day_spend / c.cpa * drop * fade
+            purchases = _poisson(rng, rate * rng.lognormvariate(0, 0.15))
             yield FactRow(
                 Grain.day,
                 window.start,
@@ -284,8 +295,14 @@ class DemoConnector(Connector):
             * HOUR_WEIGHT[local.hour]
             * WEEKDAY_WEIGHT[local.weekday()]
             * (1 + TREND_PER_DAY * days)
+            * (1 + GROWTH * self._ramp(hour))
             * demand
         )
+
+    def _ramp(self, at: datetime) -> float:
+        """0 until RAMP_DAYS before the anchor, rising to 1 on the anchor (local days)."""
+        days = (at.astimezone(self.timezone()).date() - self.anchor).days + RAMP_DAYS
+        return min(1.0, max(0.0, days / RAMP_DAYS))
 
     def _in_incident(self, kind: str, hour: datetime) -> bool:
         incident = self._incidents[kind]

@@ -116,8 +116,9 @@ def _draft(
     severity = Severity.info if good or abs(trend.change) < BAD_CHANGE else Severity.warning
     direction = "up" if up else "down"
     per = "a week" if definition.is_additive else ""
+    verb = "are" if definition.label.endswith("s") else "is"  # orders, sessions
     title = (
-        f"{definition.label} is {direction} {abs(trend.change):.0%} over the last two weeks "
+        f"{definition.label} {verb} {direction} {abs(trend.change):.0%} over the last two weeks "
         "(against the four before)"
     )
     text = (

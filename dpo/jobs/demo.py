@@ -40,6 +40,10 @@ class DemoRun:
     insights: list[JobResult] = field(default_factory=list)
     found: list[tuple[Incident, InsightPublic | None]] = field(default_factory=list)
     others: list[InsightPublic] = field(default_factory=list)
+    movements: list[InsightPublic] = field(default_factory=list)
+    """The open trends and recommendations: the demo's slow movements (a traffic season
+    starting, one campaign's purchases fading, a campaign buying dearly) as dpo told them."""
+    timezone: str = ORG["timezone"]
 
 
 def run_demo(
@@ -68,6 +72,12 @@ def run_demo(
     with session_scope() as session:
         run.incidents = demo_incidents(session, ORG["slug"], since=since)
         run.found, run.others = match_incidents(session, ORG["slug"], run.incidents)
+        run.movements = [
+            i
+            for i in list_insights(session, org_slug=ORG["slug"], status=InsightStatus.open)
+            if i.kind in (InsightKind.trend.value, InsightKind.recommendation.value)
+        ]
+        run.timezone = get_org(session, ORG["slug"]).timezone
     return run
 
 
