@@ -123,7 +123,6 @@ def evaluate(name: str, y: np.ndarray, step: int) -> dict[str, dict[str, list[fl
                 got[span].append(abs(float(totals.mean()) - truth))
                 got[f"{span}_in"].append(float(low <= truth <= high))
             got["chance"].append(float((f.totals() >= target).mean()))
-            got["method"].append(hash(f.method))
             got[f"chose {f.method}"].append(1.0)
     for got in found.values():
         got["events"] = events

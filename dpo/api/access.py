@@ -49,11 +49,13 @@ class OrgRef:
 
 @dataclass(frozen=True)
 class Access:
-    """Who asks (`principal`), about which organization, and its data version."""
+    """Who asks (`principal`), about which organization, its data version, and the access
+    version the check was made at (never newer than what was checked)."""
 
     principal: Principal
     org: OrgRef
     version: int
+    access: int
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class AccessCache:
             access, version = versions(conn, ref.id)
         if access != known.access or access != org_access:
             return None
-        return Access(principal, ref, version)
+        return Access(principal, ref, version, access)
 
     def _looked_up(
         self, request: Request, credentials: HTTPAuthorizationCredentials | None, slug: str
@@ -125,7 +127,7 @@ class AccessCache:
                 if len(self._orgs) > self.capacity:
                     self._orgs.clear()
                 self._orgs[slug] = (ref, before)
-        return Access(principal, ref, version)
+        return Access(principal, ref, version, before)
 
 
 def versions(conn: Connection, org_id: int) -> tuple[int, int]:

@@ -142,7 +142,7 @@ def why(forecast: Forecast) -> str:
         f"{errors[forecast.method] / mean:.1%} on average over the last {test['origins']} days "
         f"(others: {others})"
     )
-    if test["interval_scale"] > 1:
+    if test["interval_scale"] >= 1.05:  # a visible widening (the factor is shown to 0.1)
         text += f"; its interval widened {test['interval_scale']:.1f}x to what those errors were"
     return text
 

@@ -71,27 +71,25 @@ def run_demo(
     run.insights = run_insights(now=now, org_slugs=[ORG["slug"]], report_days=min(days, 28))
     with session_scope() as session:
         run.incidents = demo_incidents(session, ORG["slug"], since=since)
-        run.found, run.others = match_incidents(session, ORG["slug"], run.incidents)
+        listed = list_insights(session, org_slug=ORG["slug"], limit=1000)
+        run.found, run.others = match_incidents(listed, run.incidents)
         run.movements = [
             i
-            for i in list_insights(session, org_slug=ORG["slug"], status=InsightStatus.open)
+            for i in listed
             if i.kind in (InsightKind.trend.value, InsightKind.recommendation.value)
+            and i.status == InsightStatus.open.value
         ]
         run.timezone = get_org(session, ORG["slug"]).timezone
     return run
 
 
 def match_incidents(
-    session: Session, org_slug: str, incidents: list[Incident]
+    listed: list[InsightPublic], incidents: list[Incident]
 ) -> tuple[list[tuple[Incident, InsightPublic | None]], list[InsightPublic]]:
-    """Each injected incident with the anomaly insight that found it (if any), and the
-    anomaly insights that match no injected incident."""
+    """Each injected incident with the anomaly insight (of `listed`, the organization's
+    insights) that found it (if any), and the anomaly insights that match no injected one."""
     kinds = (InsightKind.anomaly, InsightKind.data_quality)
-    open_ = [
-        i
-        for i in list_insights(session, org_slug=org_slug, limit=1000)
-        if i.kind in kinds and i.status != InsightStatus.resolved.value
-    ]
+    open_ = [i for i in listed if i.kind in kinds and i.status != InsightStatus.resolved.value]
     used: set[int] = set()
     found: list[tuple[Incident, InsightPublic | None]] = []
     for incident in incidents:

@@ -25,7 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from dpo.api.access import Access
 from dpo.api.deps import Credentials
 from dpo.api.errors import responses
-from dpo.api.events import VersionWatch, read_versions
+from dpo.api.events import VersionWatch
 from dpo.errors import DpoError, InvalidInputError
 from dpo.storage import events
 from dpo.storage.db import ready_engine
@@ -100,7 +100,7 @@ async def _stream(
     watch: VersionWatch = request.app.state.events
     org = access.org
     # Read before the first read of events: any change after it wakes the loop below.
-    seen = (await anyio.to_thread.run_sync(read_versions, [org.id]))[org.id]
+    seen = (access.access, access.version)
     recheck_at = utcnow() + RECHECK
     if after is None or after > access.version:  # new, or an id from before a reset database
         if after is not None:
