@@ -25,6 +25,18 @@ from dpo.config import config_path, default_home
 from dpo.connectors.settings import ConnectorSettings
 from dpo.errors import ConfigError
 
+DEFAULT_SCHEDULE = {
+    "sync ga": "*/15 * * * *",
+    "sync meta": "5-59/15 * * * *",
+    "sync woo": "10-59/15 * * * *",
+    "aggregate hourly": "20 * * * *",
+    "aggregate daily": "25 * * * *",
+    "insights generate": "40 * * * *",
+    "sources verify": "3 4 * * *",
+}
+"""The schedule of crontab.example, which `dpo schedule` keeps unless `[schedule]` says
+otherwise."""
+
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+/?$")
 
 
@@ -99,6 +111,33 @@ class InsightsSettings(BaseModel):
     jobs: int = Field(default=0, ge=0, le=64)
 
 
+class WorkersSettings(BaseModel):
+    """`dpo worker`, `dpo schedule` and `dpo enqueue`: Celery workers running dpo's jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Tasks one `dpo worker` runs at once (prefork processes; 0: one per core).
+    concurrency: int = Field(default=0, ge=0, le=64)
+    # Messages a worker process reserves beyond the one it runs: 1 with late acks, so a slow
+    # task never holds others back in a busy process.
+    prefetch: int = Field(default=1, ge=1, le=64)
+    # A sync task's time budget when `[sync] max_seconds` is unset; it stops at a window
+    # boundary and is retried to carry on. Its hard limit is the budget plus `grace_seconds`.
+    sync_seconds: float = Field(default=600.0, gt=0, le=86400)
+    # Hard limit of the other tasks (rollups, insights, verification).
+    task_seconds: float = Field(default=1800.0, gt=0, le=86400)
+    grace_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Exit 75 (locked, rate limited, budget spent) retries after this long, doubling each time.
+    retry_seconds: float = Field(default=30.0, gt=0, le=3600)
+    max_retries: int = Field(default=5, ge=0, le=100)
+    # A scheduled sync skips a source any process synced successfully this recently.
+    skip_recent_seconds: float = Field(default=300.0, ge=0, le=86400)
+    # Redis only: a task taken but not acknowledged (its worker died) goes back to its queue
+    # after this long. Longer than any task, or a slow one would be handed out twice (the
+    # source lock would then defer the second copy, which finds the work done).
+    visibility_timeout: float = Field(default=3600.0, ge=1, le=7 * 86400)
+
+
 class OpenAISettings(BaseModel):
     """An OpenAI-compatible chat API for the optional narrative; its key only by reference."""
 
@@ -126,6 +165,13 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None
+    # The Celery broker of `dpo worker` / `schedule` / `enqueue` (DPO_BROKER_URL): Redis
+    # (redis://host:6379/0) or RabbitMQ (amqp://user:password@host:5672//). Unset: Redis on
+    # this machine, and `dpo status` does not look for workers.
+    broker_url: str | None = None
+    # Where task results are kept (DPO_RESULT_BACKEND; `dpo enqueue --wait` reads them).
+    # Unset: the broker's Redis, or none with RabbitMQ (the job history has the outcomes).
+    result_backend: str | None = None
     # How long a SQLite write waits for another process's write to end before exit 75.
     sqlite_busy_seconds: float = Field(default=30.0, ge=0, le=3600)
     sync: SyncSettings = SyncSettings()
@@ -134,6 +180,10 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     insights: InsightsSettings = InsightsSettings()
     openai: OpenAISettings = OpenAISettings()
+    workers: WorkersSettings = WorkersSettings()
+    # When beat (`dpo schedule`) starts each job: five-field cron expressions in UTC. Entries
+    # here change or add to DEFAULT_SCHEDULE (crontab.example's); "" turns one off.
+    schedule: dict[str, str] = Field(default_factory=dict)
 
     @property
     def effective_database_url(self) -> str:

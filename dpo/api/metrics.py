@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from dpo.errors import describe
 from dpo.ops import monitoring
+from dpo.settings import get_settings
 from dpo.storage.db import ready_engine
 from dpo.storage.models import utcnow
 
@@ -61,6 +62,30 @@ class DatabaseCollector(Collector):
         yield from (up, runs, ages)
 
 
+class WorkersCollector(Collector):
+    """With a broker configured: messages waiting per queue, and each worker's running tasks."""
+
+    def collect(self) -> Iterator[Metric]:
+        from dpo.jobs.tasks import inspect_workers
+
+        report = inspect_workers(timeout=1.0)
+        up = GaugeMetricFamily("dpo_broker_up", "1 when the workers' broker answered this scrape.")
+        up.add_metric([], 0 if report.problem and not report.queues else 1)
+        waiting = GaugeMetricFamily(
+            "dpo_queue_messages", "Tasks waiting in each queue.", labels=["queue"]
+        )
+        for queue, count in report.queues.items():
+            waiting.add_metric([queue], count)
+        running = GaugeMetricFamily(
+            "dpo_worker_running_tasks",
+            "Tasks each worker that answered is running (0: idle).",
+            labels=["worker"],
+        )
+        for worker in report.workers:
+            running.add_metric([worker.name], len(worker.running))
+        yield from (up, waiting, running)
+
+
 class Metrics:
     """The API's metrics and their rendering."""
 
@@ -82,6 +107,8 @@ class Metrics:
             registry=target,
         )
         self.registry.register(DatabaseCollector())
+        if get_settings().broker_url:
+            self.registry.register(WorkersCollector())
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -98,4 +125,6 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(DatabaseCollector())
+        if get_settings().broker_url:
+            registry.register(WorkersCollector())
         return generate_latest(registry), CONTENT_TYPE

@@ -24,7 +24,7 @@ def list_(
         return
     render.print_table(
         "Recent jobs (times in UTC)",
-        ["id", "job", "org", "source", "status", "started", "seconds", "rows", "error"],
+        ["id", "job", "org", "source", "status", "started", "seconds", "rows", "ran on", "error"],
         [
             (
                 j.id,
@@ -35,6 +35,7 @@ def list_(
                 j.started_at,
                 None if j.seconds is None else f"{j.seconds:.1f}",
                 j.rows_written,
+                j.ran_on,
                 j.error,
             )
             for j in items

@@ -65,6 +65,19 @@ COMMANDS = {
         "dpo.cli.serve:serve",
         "Serve the JSON API (docs at /docs): KPIs, charts, insights, goals; token required.",
     ),
+    "worker": Entry(
+        "dpo.cli.workers:worker",
+        "Run a Celery worker that takes dpo's jobs from the broker (DPO_BROKER_URL) until stopped.",
+    ),
+    "schedule": Entry(
+        "dpo.cli.workers:schedule",
+        "Run Celery beat: queue each job of the schedule (crontab.example's, or [schedule]) on "
+        "time.",
+    ),
+    "enqueue": Entry(
+        "dpo.cli.workers:enqueue",
+        "Queue one run of a job for the workers, one task per source or organization.",
+    ),
     "orgs": Entry("dpo.cli.orgs:app", "Organizations: the clients whose data dpo keeps."),
     "sources": Entry("dpo.cli.sources:app", "Sources: an organization's upstream accounts."),
     "goals": Entry(

@@ -1,10 +1,14 @@
 """`dpo status`: is every source fresh? Exits 1 when something is stale, for monitors."""
 
-from typing import Annotated
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dpo.cli import render
+
+if TYPE_CHECKING:
+    from dpo.jobs.tasks import WorkersReport
 
 
 def status(
@@ -40,8 +44,11 @@ def status(
     minutes = stale_after or get_settings().status.stale_after_minutes
     with session_scope() as s:
         report = get_status(s, now=utcnow(), stale_after=timedelta(minutes=minutes), org_slug=org)
+    workers = _workers() if get_settings().broker_url else None
+    problems = report.has_problems or bool(workers and workers.problem)
     if json_:
-        render.print_json({**report.model_dump(), "has_problems": report.has_problems})
+        extra = {} if workers is None else {"workers": dataclasses.asdict(workers)}
+        render.print_json({**report.model_dump(), **extra, "has_problems": problems})
     else:
         render.print_table(
             "Sources (times in UTC)",
@@ -82,6 +89,8 @@ def status(
             [(j.job, j.org, j.source, j.status, j.started_at, j.error) for j in report.jobs],
             empty="No jobs have run yet.",
         )
+        if workers is not None:
+            _print_workers(workers)
     watched = any(x.enabled for x in report.sources)
     if not watched and not allow_empty:
         scope = f"{org} has" if org else "this database has"
@@ -90,4 +99,28 @@ def status(
             "DPO_DATABASE_URL / DPO_HOME, or pass --allow-empty",
             err=True,
         )
-    raise typer.Exit(1 if report.has_problems or not (watched or allow_empty) else 0)
+    raise typer.Exit(1 if problems or not (watched or allow_empty) else 0)
+
+
+def _workers() -> "WorkersReport":
+    from dpo.jobs.tasks import inspect_workers
+
+    return inspect_workers(timeout=1.0)
+
+
+def _print_workers(report: "WorkersReport") -> None:
+    """The queues and the workers (with a broker configured)."""
+    render.print_table(
+        f"Queues at {report.broker}",
+        ["queue", "waiting"],
+        list(report.queues.items()),
+        empty="—",
+    )
+    render.print_table(
+        "Workers",
+        ["worker", "state", "running"],
+        [(w.name, w.state, ", ".join(w.running)) for w in report.workers],
+        empty="No worker answered.",
+    )
+    if report.problem:
+        typer.echo(f"Error: workers: {report.problem}", err=True)

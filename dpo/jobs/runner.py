@@ -18,7 +18,9 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, update
@@ -47,6 +49,18 @@ log = logging.getLogger(__name__)
 
 _SEVERITY = (EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_REFUSED, EXIT_TRY_LATER)
 HEALTHY = (EXIT_OK, EXIT_TRY_LATER)
+
+_WORKER: ContextVar[str | None] = ContextVar("dpo_worker", default=None)
+
+
+@contextmanager
+def on_worker(name: str) -> Iterator[None]:
+    """Runs started inside record `name` (a Celery worker's node name) as where they ran."""
+    token = _WORKER.set(name)
+    try:
+        yield
+    finally:
+        _WORKER.reset(token)
 
 
 @dataclass
@@ -200,6 +214,7 @@ def _start_run(engine: Engine, target: JobTarget, *, status: JobStatus = JobStat
             status=status.value,
             host=socket.gethostname(),
             pid=os.getpid(),
+            worker=_WORKER.get(),
         )
         session.add(run)
         session.flush()

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from dpo import connectors
 from dpo.connectors.base import Connector
 from dpo.errors import (
+    EXIT_OK,
     EXIT_UNEXPECTED,
     ConfigError,
     InvalidInputError,
@@ -111,6 +112,32 @@ def start_sync(kind: str, org_slug: str, request: SyncRequest) -> list[JobResult
         raise NotFoundError(f"organization {org_slug!r} has no enabled {kind} source")
     jobs = _sync_jobs(engine, connectors.connector_class(kind), pairs, request, progress=None)
     return [start_in_thread(engine, target, body) for target, body in jobs]
+
+
+def sync_one(source_id: int, request: SyncRequest) -> JobResult:
+    """Sync one source as a job (a worker's task): the same lock, body and job_run row as a
+    `dpo sync` run's. A source removed or disabled since is skipped."""
+    engine = ready_engine()
+    with Session(engine, expire_on_commit=False) as session:
+        pair = session.exec(
+            select(Source, Organization).join(Organization).where(Source.id == source_id)
+        ).first()
+    if pair is None or not pair[0].enabled or not connectors.is_available(pair[0].kind):
+        state = "removed" if pair is None else "disabled"
+        message = f"source {source_id} was {state} after this sync was queued"
+        return JobResult("sync", f"source {source_id}", JobStatus.skipped, EXIT_OK, message)
+    source, org = pair
+    connector_cls = connectors.connector_class(source.kind)
+    target, body = _sync_job(
+        engine,
+        f"sync {source.kind}",
+        connector_cls=connector_cls,
+        source=source,
+        org=org,
+        request=request,
+        progress=None,
+    )
+    return run_job(engine, target, body)
 
 
 def _sync_sources(

@@ -17,7 +17,7 @@ from dpo.vocab import JobStatus
 
 _RUNS = """
 SELECT r.id, r.job, o.slug, s.name, r.status, r.started_at, r.finished_at,
-       r.windows, r.rows_written, r.error, r.host, r.pid
+       r.windows, r.rows_written, r.error, r.host, r.pid, r.worker
 FROM job_run r
 LEFT JOIN organization o ON o.id = r.org_id
 LEFT JOIN source s ON s.id = r.source_id
@@ -41,6 +41,12 @@ class JobRunPublic:
     error: str | None
     host: str
     pid: int
+    worker: str | None = None  # the Celery worker's node name, for a run on a worker
+
+    @property
+    def ran_on(self) -> str:
+        """Where it ran: the worker, else the host and process."""
+        return self.worker or f"{self.host} pid {self.pid}"
 
 
 def recent_runs(*, org_slug: str | None = None, limit: int = 20) -> list[JobRunPublic]:
@@ -94,7 +100,8 @@ def _org_id(db: Reader, slug: str) -> int:
 
 
 def _row(values: tuple[Any, ...]) -> JobRunPublic:
-    (id_, job, org, source, status, started, finished, windows, written, error, host, pid) = values
+    (id_, job, org, source, status, started, finished, windows, written, error, host, pid,
+     worker) = values  # fmt: skip
     started_at = utc_from_db(started)
     status = _live_status(status, host, pid)
     finished_at = None if finished is None else utc_from_db(finished)
@@ -112,6 +119,7 @@ def _row(values: tuple[Any, ...]) -> JobRunPublic:
         error=error,
         host=host,
         pid=pid,
+        worker=worker,
     )
 
 

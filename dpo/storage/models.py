@@ -228,6 +228,7 @@ class JobRun(SQLModel, table=True):
     error: str | None = None
     host: str = Field(max_length=255)
     pid: int
+    worker: str | None = Field(default=None, max_length=255)  # the Celery worker's node name
 
 
 # --- goals, insights, tokens ------------------------------------------------------------------
