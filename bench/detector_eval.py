@@ -179,9 +179,10 @@ def main() -> None:
         print(f"\n{len(daily)} daily series x 180 days, {labelled} labelled incidents")
         sweep(daily, args.sens, base, judged_from=14)
     if args.demo:
-        from bench.demo_eval import evaluate_demo
+        from bench.demo_eval import evaluate_checkout, evaluate_demo
 
         evaluate_demo(args.sens)
+        evaluate_checkout(range(1, 31))
     if args.real:
         from bench.real_eval import evaluate_real
 

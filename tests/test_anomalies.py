@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import numpy as np
 
-from dpo.insights import seasonal
+from dpo.insights import pooled as pooled_mod
+from dpo.insights import seasonal, timeline
 from dpo.insights.anomalies import detect
 from dpo.insights.detection import DetectorConfig, Scores, Series
+from dpo.insights.series import TOTAL_SCOPE, KpiSeries, OrgSeries
 from dpo.vocab import Grain
 
 SHOP = np.array(
@@ -213,3 +218,77 @@ def test_heavy_tails_raise_the_bar_for_a_single_point() -> None:
         scores = run(y, slots, days)
         assert scores.is_anomaly[50 * 24 + 3]
         assert flagged(scores, 0, len(y)) - 1 <= 5, seed  # under one hour in ten days
+
+
+def shop(values: dict[str, np.ndarray]) -> tuple[dict[str, Scores], dict[str, Scores]]:
+    """An organization's total KPIs scored one by one, and after pooling its purchases."""
+    n = len(values["orders"])
+    grid = timeline.hourly_in_zone(datetime(2026, 1, 5, tzinfo=UTC), n, ZoneInfo("UTC"))
+    scored = [
+        (KpiSeries(kpi, TOTAL_SCOPE, v), detect(Series(v, grid.slots, grid.days, Grain.hour)))
+        for kpi, v in values.items()
+    ]
+    data = OrgSeries(Grain.hour, grid, [s for s, _ in scored], {})
+    pooled = pooled_mod.corroborate(data, scored, DetectorConfig())
+    return {s.kpi: sc for s, sc in scored}, {s.kpi: sc for s, sc in pooled}
+
+
+def small_shop(seed: int = 1) -> dict[str, np.ndarray]:
+    """About 1.5 orders an hour, GA counting its purchases apart, and their revenue."""
+    orders = hourly(per_hour=1.5, seed=seed)[0]
+    conversions = hourly(per_hour=1.5, seed=seed + 10)[0]
+    rng = np.random.default_rng(seed)
+    revenue = np.array([rng.lognormal(4, 0.35, int(k)).sum() for k in orders])
+    return {"orders": orders, "conversions": conversions, "revenue": revenue}
+
+
+def first_flag(scores: Scores, lo: int, hi: int) -> int | None:
+    """Hours of the incident seen when it is first flagged (None: never)."""
+    hits = np.flatnonzero(scores.is_anomaly[lo:hi])
+    return int(hits[0]) + 1 if len(hits) else None
+
+
+def test_a_loss_both_purchase_counts_show_is_flagged_within_three_hours() -> None:
+    """A checkout that stops selling in a shop expecting about 5 orders in 3 hours: neither
+    count alone is sure of it before hour 6, their sum is in 3, and the alert is on orders
+    and revenue."""
+    values = small_shop()
+    lo = 45 * 24 + 10
+    for v in values.values():
+        v[lo : lo + 12] = 0
+    alone, pooled = shop(values)
+    assert [first_flag(alone[k], lo, lo + 12) for k in values] == [6, 6, 7]
+    assert [first_flag(pooled[k], lo, lo + 12) for k in values] == [3, 3, 3]
+    outside = np.ones(len(values["orders"]), dtype=bool)
+    outside[lo : lo + 12] = False
+    assert not any((pooled[k].is_anomaly & outside).any() for k in values)
+
+
+def test_counting_the_same_purchases_twice_is_no_more_evidence() -> None:
+    """GA's purchases that are the store's very orders: their sum is twice one count, its
+    noise fitted as such, so it sees the loss no sooner than orders alone."""
+    values = small_shop()
+    values["conversions"] = values["orders"].copy()
+    lo = 45 * 24 + 10
+    for v in values.values():
+        v[lo : lo + 12] = 0
+    alone, pooled = shop(values)
+    assert first_flag(pooled["orders"], lo, lo + 12) == first_flag(alone["orders"], lo, lo + 12)
+    assert first_flag(pooled["orders"], lo, lo + 12) == 6
+
+
+def test_a_loss_only_analytics_shows_is_not_blamed_on_orders() -> None:
+    """GA's key events (four times the orders) gone for 12 hours while the store sells on:
+    the sum of both counts falls far enough to be flagged, but it is a tracking problem of
+    conversions, never lost orders or revenue."""
+    values = small_shop()
+    y, slots, days = hourly(per_hour=6.0, seed=11)
+    values["conversions"] = y
+    lo = 45 * 24 + 10
+    values["conversions"][lo : lo + 12] = 0
+    alone, pooled = shop(values)
+    total = Series(values["orders"] + y, slots, days, Grain.hour, missing_is_gap=True)
+    assert detect(total).is_anomaly[lo : lo + 12].sum() >= 6
+    assert first_flag(alone["conversions"], lo, lo + 12) is not None
+    for kpi in ("orders", "revenue"):
+        assert (pooled[kpi].is_anomaly == alone[kpi].is_anomaly).all()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from dpo.config import configure
 from dpo.connectors.demo import CAMPAIGNS
 from dpo.jobs.demo import run_demo
 from dpo.jobs.insights import run_insights
@@ -57,6 +58,36 @@ def test_demo_incidents_are_found_and_nothing_else(database: Database) -> None:
         for t in recommended
     ), recommended  # fmt: skip
     assert any(t.startswith("Revenue is up") for k, t in told if k == "trend"), told
+
+
+def test_the_demo_checkout_failure_is_flagged_within_three_hours(
+    cli: CliInvoker, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo of the test above, its data synced up to three hours into the checkout
+    failure and judged then: the failure is an alert about lost revenue (or orders), over
+    hours of those three, still going."""
+    cli.ok("orgs", "add", "demo", "--name", "Demo Shop", "--timezone", "Europe/Berlin",
+           "--currency", "EUR")  # fmt: skip
+    for profile in ("ga", "meta", "woo"):
+        cli.ok("sources", "add", "demo", "demo", "--account", profile, "--setting",
+               "anchor=2026-03-20")  # fmt: skip
+    monkeypatch.setenv("DPO_INSIGHTS__SETTLE_HOURS", "0")  # judge the data up to `now`
+    configure(config_file=None)
+    start = datetime(2026, 2, 28, 7, tzinfo=UTC)  # 08:00 in Berlin, 20 days before the anchor
+    now = start + timedelta(hours=3)
+    run = run_demo(now=now, days=22)  # from 7 Feb, as the 42 days up to the anchor
+    assert [r.exit_code for r in run.insights] == [0]
+    incident, insight = next((i, m) for i, m in run.found if i.kind == "conversion_drop")
+    assert incident.start == start
+    assert insight is not None, [i.title for i in run.others]
+    assert insight.kind == "anomaly" and insight.kpi in ("revenue", "orders")
+    assert insight.period_start is not None and insight.period_end is not None
+    assert start <= insight.period_start < insight.period_end <= now
+    assert insight.evidence["change"] < -0.5 and insight.evidence["ongoing"]
+    assert re.fullmatch(r"(Revenue|Orders) \d+% below normal on Sat 28 Feb, \d\d:00-11:00",
+                        insight.title), insight.title  # fmt: skip
+    assert "Still going at the latest data." in insight.description
+    assert run.others == []
 
 
 def span_of_title(title: str) -> timedelta:

@@ -6,7 +6,8 @@ latest hours, and an hour not yet fetched is not an outage). It scores the last
 `history_days` of hourly and daily KPI series (from a Monday, so that repeated runs in a week
 see the same history and find the same incidents), keeps the incidents of the last
 `report_days`, adds trends, recommendations and goal risks, and saves them all: known ones
-are updated by fingerprint, ones that no longer hold are resolved.
+are updated by fingerprint, ones that no longer hold are resolved. The store's orders and
+analytics' purchases are judged summed too (`pooled`): a loss both show is known sooner.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
 from dpo import localdays
-from dpo.insights import incidents, series
+from dpo.insights import incidents, pooled, series
 from dpo.insights.anomalies import detect
 from dpo.insights.detection import DetectorConfig, Series
 from dpo.insights.findings import Finding, findings_of
@@ -189,16 +190,19 @@ def _scan(
     moment: Callable[[int], datetime],
     tick: Callable[[], None],
 ) -> tuple[list[Finding], int]:
-    """The findings of every series, and how many series could not be judged yet; `tick`
-    after each series."""
-    out: list[Finding] = []
-    unjudged = 0
+    """The findings of every series (with the pooled purchases' evidence), and how many
+    series could not be judged yet; `tick` after each series."""
+    scored = []
     for s in data.series:
         tick()
         scores = detect(
             Series(s.values, data.grid.slots, data.grid.days, data.grain, s.is_log, s.volume),
             config,
         )
+        scored.append((s, scores))
+    out: list[Finding] = []
+    unjudged = 0
+    for s, scores in pooled.corroborate(data, scored, config):
         unjudged += not scores.is_judged.any()
         parts = data.parts[s.scope]
         money = None
