@@ -9,8 +9,9 @@ and the target, and ends with the machine it ran on. The default sizes are the r
 ones (1 M facts, a year of history, insights for 10 organizations); `--quick` shrinks them
 for a smoke run.
 
-Needs `pip install -e '.[test,bench]'` and PostgreSQL at DPO_BENCH_PG_URL (default: the local
-test server). Exits 1 when a benchmark fails or a figure misses its target.
+Needs `pip install -e '.[test,bench]'`, PostgreSQL at DPO_BENCH_PG_URL (default: the local
+test server) and, for the workers, Redis at DPO_BENCH_BROKER_URL (default: database 15 of the
+local server). Exits 1 when a benchmark fails or a figure misses its target.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("api sqlite", ["api.py", "--backend", "sqlite"], ["api.py", "--seconds", "2"]),
     ("api pg", ["api.py", "--backend", "pg"], ["api.py", "--backend", "pg", "--seconds", "2"]),
     ("insights", ["insights.py", "--orgs", "10"], ["insights.py", "--orgs", "3"]),
+    ("workers", ["workers.py", "--orgs", "40"], ["workers.py", "--orgs", "10"]),
     (
         "detector",
         ["detector_eval.py", "--series", "120", "--sens", "1"],

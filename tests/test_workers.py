@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -371,3 +372,37 @@ def test_metrics_show_the_queues_and_workers(
         text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert 'dpo_queue_messages{queue="dpo.sync"} 0.0' in text
     assert 'dpo_worker_running_tasks{worker="w1@test"} 0.0' in text
+
+
+def test_a_sync_whose_budget_runs_out_is_retried_until_done(
+    cli: CliInvoker, database: Database, workers: Workers
+) -> None:
+    setup_org(cli, "woo", settings=("latency_seconds=0.4",))
+    # Eight day windows of 0.4 s and more against a 2 s budget: a few windows a try, the
+    # lookback's two (today, yesterday) first each time, then the history's next ones.
+    workers.start("w1", DPO_WORKERS__SYNC_SECONDS="2", DPO_WORKERS__RETRY_SECONDS="0.2",
+                  DPO_WORKERS__MAX_RETRIES="20", DPO_SYNC__INITIAL_DAYS="8")  # fmt: skip
+    result = cli("enqueue", "sync", "demo", "--wait", "--timeout", "120")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.startswith("acme/demo:woo: ok, ")
+    runs = database.rows("SELECT status, worker FROM job_run ORDER BY id")
+    assert len(runs) >= 2 and runs[-1] == ("ok", "w1@test")
+    assert set(runs[:-1]) == {("partial", "w1@test")}
+    berlin = ZoneInfo("Europe/Berlin")  # the organization's days
+    starts = [
+        datetime.fromisoformat(str(t)) for (t,) in database.rows("SELECT period_start FROM fact")
+    ]
+    days = {(t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(berlin).date() for t in starts}
+    assert len(days) == 8  # every day of the history, today's so far included
+
+
+def test_a_task_past_its_hard_time_limit_is_stopped_and_said_so(
+    cli: CliInvoker, database: Database, workers: Workers
+) -> None:
+    setup_org(cli, "woo")
+    # Insights (pandas and statsmodels to load, rollups to refresh) take far longer than a
+    # limit of 0.05 s: the pool stops the task there.
+    workers.start("w1", DPO_WORKERS__TASK_SECONDS="0.03", DPO_WORKERS__GRACE_SECONDS="0.02")
+    result = cli("enqueue", "insights", "--wait", "--timeout", "120")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stderr == "Error: acme/insights: failed: stopped at its time limit (0.05 s)\n"

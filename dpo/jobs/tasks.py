@@ -107,9 +107,11 @@ def _app(_generation: int) -> Celery:
     if backend is None:  # the broker's Redis, or RabbitMQ's replies to the sender
         backend = broker if broker.startswith(("redis://", "rediss://")) else "rpc://"
     celery = Celery("dpo", broker=broker, backend=backend, set_as_current=False)
+    # Hard limits only: the budget stops a sync at a window boundary, the connectors' request
+    # timeouts are shortened to fit it, and a process past its limit is killed (the dead run is
+    # marked at the source's next run; the next tick syncs it).
     budget = settings.sync.max_seconds or workers.sync_seconds
-    grace = workers.grace_seconds
-    limits = {"soft_time_limit": workers.task_seconds, "time_limit": workers.task_seconds + grace}
+    limit = {"time_limit": workers.task_seconds + workers.grace_seconds}
     celery.conf.update(
         task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
         task_default_queue="dpo.sync",
@@ -135,13 +137,12 @@ def _app(_generation: int) -> Celery:
         },
         result_backend_transport_options={"visibility_timeout": workers.visibility_timeout},
         task_annotations={
-            "dpo.sync": {"soft_time_limit": budget + grace, "time_limit": budget + 2 * grace},
-            "dpo.aggregate": limits,
-            "dpo.insights": limits,
-            "dpo.verify": limits,
+            "dpo.sync": {"time_limit": budget + workers.grace_seconds},
+            "dpo.aggregate": limit,
+            "dpo.insights": limit,
+            "dpo.verify": limit,
         },
         beat_schedule=beat_schedule(settings),
-        worker_hijack_root_logger=False,
     )
     _register(celery)
     return celery
@@ -318,11 +319,25 @@ def wait_for(task_ids: Sequence[str], *, timeout: float) -> list[dict[str, Any]]
             raise _unreachable(exc) from None
         if result.successful():
             outcomes.append(value)
+        elif isinstance(value, JobFailed):
+            outcomes.append({"status": "failed", "exit_code": value.exit_code,
+                             "message": value.message})  # fmt: skip
         else:
-            code = value.exit_code if isinstance(value, JobFailed) else EXIT_UNEXPECTED
-            message = value.message if isinstance(value, JobFailed) else repr(value)
-            outcomes.append({"status": "failed", "exit_code": code, "message": message})
+            outcomes.append({"status": "failed", "exit_code": EXIT_UNEXPECTED,
+                             "message": _failure(value)})  # fmt: skip
     return outcomes
+
+
+def _failure(exc: object) -> str:
+    """What ended a task that did not end as its job did."""
+    from billiard.exceptions import TimeLimitExceeded, WorkerLostError
+
+    if isinstance(exc, TimeLimitExceeded):
+        limit = exc.args[0] if exc.args else None
+        return f"stopped at its time limit ({limit:g} s)" if isinstance(limit, float) else str(exc)
+    if isinstance(exc, WorkerLostError):
+        return "its worker process died"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _unreachable(exc: Exception) -> TryLaterError:
@@ -458,7 +473,7 @@ def _settle(task: Task, outcome: dict[str, Any]) -> dict[str, Any]:
         # Redis hands a message out again after visibility_timeout: retry well before that.
         countdown = min(countdown, workers.visibility_timeout / 2)
         log.info("%s: %s; again in %.0f s", outcome["label"], outcome["message"], countdown)
-        raise task.retry(countdown=countdown)
+        raise task.retry(countdown=countdown, max_retries=workers.max_retries)
     if code not in (EXIT_OK, EXIT_TRY_LATER):
         raise JobFailed(f"{outcome['label']}: {outcome['message']}", code)
     return outcome
