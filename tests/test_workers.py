@@ -350,6 +350,9 @@ def test_nothing_to_queue_says_so(cli: CliInvoker, database: Database, broker: s
     result = cli("enqueue", "aggregate", "weekly")
     assert result.exit_code == 3
     assert "unknown job 'aggregate weekly'" in result.stderr
+    result = cli("enqueue", "sync", "demo", "--since", "2026-01-10", "--until", "2026-01-01")
+    assert result.exit_code == 2
+    assert "--until 2026-01-01 is before --since" in result.stderr
 
 
 def test_metrics_show_the_queues_and_workers(

@@ -1,7 +1,7 @@
 """`dpo sync KIND`: fetch new and restated data from an upstream into the database."""
 
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -63,29 +63,18 @@ def sync(
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Sync every enabled source of KIND, in day windows, each replaced atomically."""
-    from dpo.errors import InvalidInputError
     from dpo.ingest.plan import SyncRequest
     from dpo.jobs.runner import overall_exit_code
     from dpo.jobs.sync import Shard, run_sync
     from dpo.settings import get_settings
     from dpo.storage.models import utcnow
-    from dpo.validation import check_day
 
-    tomorrow = utcnow().date() + timedelta(days=1)  # today somewhere on Earth
-    for option, day in (("--since", since), ("--until", until)):
-        if day is not None:
-            check_day(day.date(), option=option)
-    if since and since.date() > tomorrow:
-        raise InvalidInputError(f"--since: {since:%Y-%m-%d} is in the future: nothing to fetch")
-    if since and until and until < since:
-        raise typer.BadParameter(
-            f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"
-        )
+    first, last = day_range(since, until)
     budget = max_seconds if max_seconds is not None else get_settings().sync.max_seconds
     request = SyncRequest(
         now=utcnow(),
-        since=since.date() if since else None,
-        until=until.date() if until else None,
+        since=first,
+        until=last,
         deadline=time.monotonic() + budget if budget else None,
         launched=ctx.meta.get(render.LAUNCHED),
         skip_recent=skip_recent,
@@ -100,3 +89,22 @@ def sync(
         )
     render.print_job_results(results, quiet=quiet, json_=json_)
     raise typer.Exit(overall_exit_code(results))
+
+
+def day_range(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
+    """`--since` and `--until` as days, checked: real days, --since not in the future (it is
+    today somewhere on Earth until tomorrow), --until not before --since."""
+    from dpo.errors import InvalidInputError
+    from dpo.storage.models import utcnow
+    from dpo.validation import check_day
+
+    for option, day in (("--since", since), ("--until", until)):
+        if day is not None:
+            check_day(day.date(), option=option)
+    if since and since.date() > utcnow().date() + timedelta(days=1):
+        raise InvalidInputError(f"--since: {since:%Y-%m-%d} is in the future: nothing to fetch")
+    if since and until and until < since:
+        raise typer.BadParameter(
+            f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"
+        )
+    return (since.date() if since else None), (until.date() if until else None)

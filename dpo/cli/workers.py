@@ -142,24 +142,10 @@ def enqueue_sync(
     """Queue a sync of every enabled source of KIND (one task each), as `dpo sync KIND` would
     run it: a plain run skips sources synced since the tick (less [workers]
     skip_recent_seconds); --since/--until fetch exactly that range."""
-    from dpo.validation import check_day
+    from dpo.cli.sync import day_range
 
-    for option, day in (("--since", since), ("--until", until)):
-        if day is not None:
-            check_day(day.date(), option=option)
-    if since and until and until < since:
-        raise typer.BadParameter(
-            f"--until {until:%Y-%m-%d} is before --since", param_hint="--until"
-        )
-    _enqueue(
-        f"sync {kind}",
-        org,
-        wait=wait,
-        timeout=timeout,
-        quiet=quiet,
-        since=since.date() if since else None,
-        until=until.date() if until else None,
-    )
+    first, last = day_range(since, until)
+    _enqueue(f"sync {kind}", org, wait=wait, timeout=timeout, quiet=quiet, since=first, until=last)
 
 
 @enqueue.command("aggregate")
