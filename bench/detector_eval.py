@@ -14,9 +14,9 @@ For each sensitivity it prints, over synthetic series (see bench/synthetic.py):
 - per kind of series and of incident, so a weakness shows where it is.
 
 With `--real DIR` it also scores real labelled series (NAB's format) through the path a user
-runs, `dpo insights detect` at its defaults, and prints window recall, false alarms per
-series per 30 days and a NAB-style score separately (see bench/real_eval.py); `--series 0`
-skips the synthetic suites.
+runs, `dpo insights detect` at its defaults but each sensitivity, and prints window recall,
+false alarms per series per 30 days and a NAB-style score separately (see
+bench/real_eval.py); `--series 0` skips the synthetic suites.
 
 The default sensitivity was chosen from these numbers (see the README).
 """
@@ -186,7 +186,8 @@ def main() -> None:
     if args.real:
         from bench.real_eval import evaluate_real
 
-        evaluate_real(args.real)
+        for sens in args.sens:
+            evaluate_real(args.real, sensitivity=sens)
 
 
 if __name__ == "__main__":

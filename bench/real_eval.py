@@ -1,11 +1,13 @@
 """The detector on real labelled series (NAB's format), through `dpo insights detect`'s path.
 
-    python bench/real_eval.py [DIR]   (also: python bench/detector_eval.py --real DIR)
+    python bench/real_eval.py [DIR] [--sens 1 1.6 2] [-v]
+    (also: python bench/detector_eval.py --real DIR, at each of its --sens)
 
 DIR holds `<category>/<file>.csv` (timestamp,value) and `windows.json` mapping each file to
 its labelled anomaly windows. Every file is scored as a user would score it: `detect_csv` at
-its defaults (nothing chosen per series), and only its alert rows, one per finding, count as
-alarms. Printed per category and overall:
+its defaults (nothing chosen per series; `--sens` changes only the sensitivity, to show what
+a different default would trade), and only its alert rows, one per finding, count as alarms.
+Printed per category and overall:
 
 - window recall: windows with an alarm inside them;
 - false alarms per series per 30 days: alarms outside every window, over the judged span
@@ -16,10 +18,14 @@ alarms. Printed per category and overall:
   window without an alarm -1; an alarm outside every window costs 0.11, less just after a
   window; the first 15 % of each file (at most 750 rows) is a probation, not scored; the sum is
   normalised to 0 for a detector that never alarms and 100 for a perfect one.
+
+With `-v`, every file's windows and why each missed one was missed: it ended before the
+series was first judged, or the highest score in it (0.5 is the line at sensitivity 1).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -64,6 +70,7 @@ class FileResult:
     judged_days: float
     raw: float  # NAB raw score
     null: float  # the raw score of a detector that never alarms
+    misses: tuple[str, ...] = ()  # why each missed window was missed
 
 
 def scaled_sigmoid(position: float) -> float:
@@ -112,24 +119,46 @@ def nab_raw(
     return raw, -FN_WEIGHT * len(scored_windows)
 
 
-def evaluate_file(path: Path, windows: list[tuple[datetime, datetime]]) -> FileResult:
-    """Score one file at dpo's defaults and compare its alert rows with the windows."""
-    result = detect_csv(path)
+def evaluate_file(
+    path: Path, windows: list[tuple[datetime, datetime]], *, sensitivity: float = 1.0
+) -> FileResult:
+    """Score one file at dpo's defaults (but `sensitivity`) and compare its alert rows with
+    the windows."""
+    result = detect_csv(path, sensitivity=sensitivity)
     times = [datetime.fromisoformat(p.timestamp) for p in result.points]
     alarms = {i for i, p in enumerate(result.points) if p.alert}
-    found = sum(any(lo <= times[i] <= hi for i in alarms) for lo, hi in windows)
+    hits = [any(lo <= times[i] <= hi for i in alarms) for lo, hi in windows]
     outside = sum(not any(lo <= times[i] <= hi for lo, hi in windows) for i in alarms)
     first = datetime.fromisoformat(result.first_judged) if result.first_judged else times[-1]
     raw, null = nab_raw(times, alarms, windows)
+    scores = [p.score for p in result.points]
+    misses = tuple(
+        _why_missed(lo, hi, first, times, scores)
+        for (lo, hi), hit in zip(windows, hits, strict=True)
+        if not hit
+    )
     return FileResult(
         name=f"{path.parent.name}/{path.name}",
         windows=len(windows),
-        found=found,
+        found=sum(hits),
         false_alarms=outside,
         judged_days=max((times[-1] - first).total_seconds() / 86400, 0.0),
         raw=raw,
         null=null,
+        misses=misses,
     )
+
+
+def _why_missed(
+    lo: datetime, hi: datetime, first: datetime, times: list[datetime], scores: list[float]
+) -> str:
+    """A missed window in words: too early to be judged, or its highest score (and whether
+    it began before the series was first judged)."""
+    if hi < first:
+        return f"{lo:%Y-%m-%d %H:%M}: before the series was first judged ({first:%Y-%m-%d %H:%M})"
+    inside = [s for t, s in zip(times, scores, strict=True) if lo <= t <= hi]
+    late = f", judged only from {first:%Y-%m-%d %H:%M}" if lo < first else ""
+    return f"{lo:%Y-%m-%d %H:%M}: highest score {max(inside, default=0.0):.2f}{late}"
 
 
 def summarise(label: str, results: list[FileResult]) -> tuple[float, float, float]:
@@ -151,21 +180,23 @@ def summarise(label: str, results: list[FileResult]) -> tuple[float, float, floa
     return recall, rate, nab
 
 
-def evaluate_real(directory: Path, *, verbose: bool = False) -> None:
-    """The real-data report for a NAB-style directory."""
+def evaluate_real(directory: Path, *, sensitivity: float = 1.0, verbose: bool = False) -> None:
+    """The real-data report for a NAB-style directory, at `sensitivity`."""
     labels = json.loads((directory / "windows.json").read_text())
     started = time.perf_counter()
     results: list[FileResult] = []
     for name in sorted(labels):
         windows = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in labels[name]]
-        results.append(evaluate_file(directory / name, windows))
+        results.append(evaluate_file(directory / name, windows, sensitivity=sensitivity))
         if verbose:
             r = results[-1]
             print(f"    {r.name}: {r.found}/{r.windows} windows, {r.false_alarms} false alarms")
+            for miss in r.misses:
+                print(f"      missed {miss}")
     seconds = time.perf_counter() - started
+    at = "its defaults" if sensitivity == 1.0 else f"its defaults but sensitivity {sensitivity:g}"
     print(
-        f"\nreal labelled series ({directory.name}, dpo insights detect at its defaults, "
-        f"{seconds:.1f}s):"
+        f"\nreal labelled series ({directory.name}, dpo insights detect at {at}, {seconds:.1f}s):"
     )
     for category in sorted({r.name.split("/")[0] for r in results}):
         summarise(category, [r for r in results if r.name.startswith(category + "/")])
@@ -175,11 +206,21 @@ def evaluate_real(directory: Path, *, verbose: bool = False) -> None:
         "58-file corpus, each at its best threshold): "
         + ", ".join(f"{name} {score}" for name, score in PUBLISHED)
     )
-    record("detector", f"anomaly detector on {len(results)} real labelled series "
-           f"({directory.name}): window recall / false alarms per series per 30 days / NAB score",
-           f"{recall:.2f} / {rate:.2f} / {nab:.1f}")  # fmt: skip
+    record("detector", f"anomaly detector, sensitivity {sensitivity:g}, on {len(results)} real "
+           f"labelled series ({directory.name}): window recall / false alarms per series per "
+           "30 days / NAB score", f"{recall:.2f} / {rate:.2f} / {nab:.1f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = Path("../shared/datasets/nab-dev")
+    parser.add_argument("directory", type=Path, nargs="?", default=default)
+    parser.add_argument("--sens", type=float, nargs="*", default=[1.0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="every file and missed window")
+    args = parser.parse_args()
+    for sensitivity in args.sens:
+        evaluate_real(args.directory, sensitivity=sensitivity, verbose=args.verbose)
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "-v"]
-    evaluate_real(Path(args[0] if args else "../shared/datasets/nab-dev"), verbose="-v" in sys.argv)
+    main()
