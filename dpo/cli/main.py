@@ -118,6 +118,7 @@ def load_command(name: str) -> Any:
 PLACEHOLDERS = {
     "by": "day|channel|campaign|source",
     "compare": "previous|yoy",
+    "concurrency": "N",
     "currency": "CODE",
     "days": "N",
     "endpoint": "URL",
