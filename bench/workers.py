@@ -80,7 +80,7 @@ def tick_on_workers(orgs: int) -> float:
     from dpo.storage.models import utcnow
 
     began = time.perf_counter()
-    ids = tasks.send(tasks.plan("sync demo", now=utcnow()))
+    ids = tasks.send(tasks.plan("sync demo", now=utcnow()), keep_results=True)
     outcomes = tasks.wait_for(ids, timeout=1800)
     seconds = time.perf_counter() - began
     bad = [o for o in outcomes if o["status"] != "ok"]

@@ -191,7 +191,7 @@ def _enqueue(
     from dpo.storage.models import utcnow
 
     planned = tasks.plan(job, org_slugs=orgs, now=utcnow(), since=since, until=until)
-    ids = tasks.send(planned)
+    ids = tasks.send(planned, keep_results=wait)
     if not wait:
         if not quiet:
             for p, task_id in zip(planned, ids, strict=True):
