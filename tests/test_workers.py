@@ -343,6 +343,9 @@ def test_an_unreachable_broker_is_a_one_line_try_later(
     assert status.exit_code == 1
     workers = json.loads(status.stdout)["workers"]
     assert workers["problem"].startswith("the broker cannot be reached")
+    doctor = cli("doctor", "--no-sources")
+    assert doctor.exit_code == 75
+    assert doctor.stderr.startswith("FAIL workers: redis://127.0.0.1:1/0: the broker cannot be")
 
 
 def test_nothing_to_queue_says_so(cli: CliInvoker, database: Database, broker: str) -> None:
@@ -371,12 +374,18 @@ def test_metrics_show_the_queues_and_workers(
     assert 'dpo_queue_messages{queue="dpo.sync"} 2.0' in text
     assert "dpo_broker_up 1.0" in text
     assert "dpo_worker_running_tasks{" not in text  # no worker answered
+    doctor = cli("doctor", "--no-sources")
+    assert doctor.exit_code == 3
+    assert "FAIL workers: " in doctor.stderr and "no worker answered" in doctor.stderr
     workers.start("w1", DPO_SYNC__INITIAL_DAYS="1")
     wait_for(lambda: len(ok_runs(database)) == 2, timeout=120, what="the syncs")
     with TestClient(create_app()) as client:
         text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert 'dpo_queue_messages{queue="dpo.sync"} 0.0' in text
     assert 'dpo_worker_running_tasks{worker="w1@test"} 0.0' in text
+    doctor = cli.ok("doctor", "--no-sources")
+    assert re.search(r"^ok   workers: redis://\S+: w1@test answered; 0 tasks waiting$",
+                     doctor.stdout, re.M)  # fmt: skip
 
 
 def test_a_sync_whose_budget_runs_out_is_retried_until_done(

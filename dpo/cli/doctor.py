@@ -14,13 +14,18 @@ def doctor(
     ] = True,
     json_: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and
-    each enabled source's credentials."""
+    """Check configuration, DPO_HOME, time zones, the database and its schema, the clock, each
+    enabled source's credentials and, with a broker configured, the workers."""
     from dpo.jobs.runner import overall_exit_code_of
     from dpo.ops.doctor import run_checks
+    from dpo.settings import get_settings
     from dpo.storage.models import utcnow
 
     checks = list(run_checks(now=utcnow(), sources=sources))
+    if checks[0].ok and (get_settings().broker_url or get_settings().schedule):
+        from dpo.jobs.tasks import doctor_check
+
+        checks.append(doctor_check())
     if json_:
         render.print_json([{**dataclasses.asdict(c), "ok": c.ok} for c in checks])
     for check in [] if json_ else checks:

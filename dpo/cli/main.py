@@ -58,8 +58,8 @@ COMMANDS = {
     ),
     "doctor": Entry(
         "dpo.cli.doctor:doctor",
-        "Check configuration, DPO_HOME, time zones, the database and its schema, the clock, and "
-        "each enabled source's credentials.",
+        "Check configuration, DPO_HOME, time zones, the database and its schema, the clock, each "
+        "enabled source's credentials and, with a broker configured, the workers.",
     ),
     "serve": Entry(
         "dpo.cli.serve:serve",

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from dpo import config
 from dpo.errors import (
+    EXIT_CONFIG,
     EXIT_OK,
     EXIT_TRY_LATER,
     EXIT_UNEXPECTED,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from celery import Task as _Task
 
     from dpo.jobs.runner import JobResult
+    from dpo.ops.doctor import Check
 
 if TYPE_CHECKING:
     Task = _Task[Any, Any]
@@ -555,3 +557,26 @@ def _queue_depths(celery: Celery) -> dict[str, int]:
 def _running(task: Mapping[str, Any]) -> str:
     args = ", ".join(str(a) for a in task.get("args") or ())
     return f"{task.get('name')}({args})"
+
+
+def doctor_check() -> Check:
+    """`dpo doctor`'s verdict on the workers: the schedule parses, the broker answers, and
+    some worker does."""
+    from dpo.ops.doctor import Check
+
+    try:
+        entries = beat_schedule(get_settings())
+    except ConfigError as exc:
+        return Check("workers", exc.message, exc.exit_code, exc.hint)
+    if not get_settings().broker_url:
+        return Check("workers", f"[schedule] has {len(entries)} entries (no broker_url set)")
+    report = inspect_workers(timeout=1.0)
+    if report.problem and not report.queues:
+        return Check("workers", f"{report.broker}: {report.problem}", EXIT_TRY_LATER,
+                     "start Redis (or RabbitMQ), or point DPO_BROKER_URL at it")  # fmt: skip
+    if not report.workers:
+        return Check("workers", f"{report.broker}: no worker answered", EXIT_CONFIG,
+                     "start `dpo worker` (README: Growing past one machine)")  # fmt: skip
+    waiting = sum(report.queues.values())
+    names = ", ".join(w.name for w in report.workers)
+    return Check("workers", f"{report.broker}: {names} answered; {waiting} tasks waiting")
