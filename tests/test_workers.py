@@ -183,6 +183,8 @@ def test_three_workers_sync_fifty_organizations_exactly_once_per_tick(
     assert report["queues"] == dict.fromkeys(tasks.QUEUES, 0)
     assert {w["name"] for w in report["workers"]} == {"w1@test", "w2@test", "w3@test"}
     assert report["problem"] is None and status.exit_code == 0, status.stderr
+    shown = cli.ok("status").stdout
+    assert "Broker: redis://127.0.0.1:6379/" in shown and re.search(r"w3@test\s*│\s*idle", shown)
 
 
 def test_a_worker_killed_mid_sync_loses_nothing_and_doubles_nothing(

@@ -110,12 +110,14 @@ def _workers() -> "WorkersReport":
 
 def _print_workers(report: "WorkersReport") -> None:
     """The queues and the workers (with a broker configured)."""
-    render.print_table(
-        f"Queues at {report.broker}",
-        ["queue", "waiting"],
-        list(report.queues.items()),
-        empty="—",
-    )
+    typer.echo(f"Broker: {report.broker}")
+    if report.queues:
+        render.print_table(
+            "Queues",
+            ["queue", "waiting"],
+            list(report.queues.items()),
+            empty="",
+        )
     render.print_table(
         "Workers",
         ["worker", "state", "running"],
