@@ -43,10 +43,22 @@ def test_every_row_is_scored_and_the_incident_found(cli: CliInvoker, tmp_path: P
     out = tmp_path / "scored.csv"
     result = cli.ok("insights", "detect", str(series), "--output", str(out))
     assert "Scored 2,160 rows of 'value' (hourly rows;" in result.stdout
-    assert result.stderr == ""  # the label column is recognised as a label, not a value
+    # The label column is recognised as a label, not a value; the only note is the first
+    # week's (hour 167 is the last judged on under 7 days of history).
+    week = (START + timedelta(hours=7 * 24 - 1)).isoformat()
+    assert result.stderr == (
+        f"Note: rows up to {week} are judged on under a week of history: wider bands, and only "
+        "changes of 60 % or more count (history_days says how much each had)\n"
+    )
     scored = rows(out.read_text())
-    assert list(scored[0]) == ["timestamp", "value", "score", "is_anomaly", "alert", "finding"]
+    assert list(scored[0]) == ["timestamp", "value", "score", "is_anomaly", "alert", "finding",
+                               "history_days"]  # fmt: skip
     assert len(scored) == 2160
+    # How sure: no history behind the first three days (not judged), then the days before.
+    history = [r["history_days"] for r in scored]
+    assert set(history[: 3 * 24]) == {""}
+    assert (history[3 * 24], history[7 * 24 - 1], history[-1]) == ("3.00", "6.96", "89.96")
+    assert [float(h) for h in history[3 * 24 :]] == sorted(float(h) for h in history[3 * 24 :])
     assert scored[100]["timestamp"] == (START + timedelta(hours=100)).isoformat()
     scores = [float(r["score"]) for r in scored]
     assert all(0 <= s <= 1 for s in scores)
@@ -75,6 +87,7 @@ def test_csv_on_stdout_and_json(cli: CliInvoker, tmp_path: Path) -> None:
         "expected",
         "alert",
         "finding",
+        "history_days",
     }
 
 
@@ -344,7 +357,7 @@ def test_a_gap_in_collection_is_not_a_drop(cli: CliInvoker, tmp_path: Path) -> N
     assert not any(r["is_anomaly"] == "true" for r in scored)
     assert not any(r["alert"] == "1" for r in scored)
     gap_start = START + timedelta(days=gap_day, hours=9)
-    assert result.stderr.strip() == (
+    assert result.stderr.strip().splitlines()[-1] == (
         "Note: data quality: 1 gap without data (12 hours in all, not judged): "
         f"{gap_start:%Y-%m-%d %H:%M} to {gap_start + timedelta(hours=12):%Y-%m-%d %H:%M} "
         "(12 hours)"

@@ -168,11 +168,14 @@ DETECT_HELP = """Score every row of a CSV series with the anomaly detector; one 
 
 Rows at any regular or irregular step: hourly and daily rows are judged as they are, finer
 rows per hour, coarser ones per day (--every). Writes
-timestamp,value,score,is_anomaly,alert,finding for every input row, in input order: score is
+timestamp,value,score,is_anomaly,alert,finding,history_days for every input row, in input
+order: score is
 in [0, 1], judged only from the hours (days) before, as the hourly job sees them; is_anomaly
 is score >= 0.5 at the default sensitivity; flagged rows carry the number of their finding,
-and alert is 1 on the row where each finding is first known, 0 elsewhere. The first 3 days
-(hourly; two weeks for ratios and daily values) are history, not judged. Missing rows are
+and alert is 1 on the row where each finding is first known, 0 elsewhere; history_days is
+the days of data behind a judged row. The first 3 days (hourly; two weeks for ratios and
+daily values) are history, not judged; until a week, bands are wider and only changes of
+60 % or more count (a note says until when). Missing rows are
 no data, never a drop: a gap is reported as a data-quality note. A bad file is one Error:
 line and exit 2."""
 
@@ -247,7 +250,13 @@ def detect(
         missing=missing.value,
         sensitivity=sensitivity or get_settings().insights.sensitivity,
     )
-    for note in [*result.series.notes, *_gap_notes(result)]:
+    early = (
+        [f"rows up to {result.early_until} are judged on under a week of history: wider bands, "
+         "and only changes of 60 % or more count (history_days says how much each had)"]
+        if result.early_until
+        else []
+    )  # fmt: skip
+    for note in [*result.series.notes, *early, *_gap_notes(result)]:
         typer.echo(f"Note: {note}", err=True)
     points = result.alerts if alerts_only else result.points
     if output is not None:

@@ -102,6 +102,7 @@ class _Detector:
                 self.clean[t] = self.y[t]
         self.out.noise = self.noise
         self.out.history_days = (self.n - start) / self.spec.per_day
+        self.out.first = start
         return self.out
 
     def _first_index(self) -> int | None:

@@ -24,8 +24,10 @@ from dpo.insights.anomalies import detect
 from dpo.insights.csvread import CsvSeries, read_series
 from dpo.insights.detection import DetectorConfig, Scores, Series
 from dpo.insights.findings import SUPPRESS, flagged_runs
+from dpo.vocab import Grain
 
-COLUMNS = ["timestamp", "value", "score", "is_anomaly", "alert", "finding"]
+COLUMNS = ["timestamp", "value", "score", "is_anomaly", "alert", "finding", "history_days"]
+EARLY_DAYS = 7  # an hourly row judged on less history than this: wider bands, 60 %+ changes
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PointScore:
     expected: float | None
     alert: bool = False
     finding: int | None = None
+    history_days: float | None = None  # days of data behind the row's judgement (None: unjudged)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Detection:
     first_judged: str | None
     findings: int = 0
     gaps: list[Gap] = field(default_factory=list)
+    early_until: str | None = None
+    """The last row judged on under `EARLY_DAYS` of history (hourly series), if any."""
 
     @property
     def alerts(self) -> list[PointScore]:
@@ -98,6 +103,7 @@ def detect_csv(
     scores = detect(series, DetectorConfig(sensitivity=sensitivity))
     own, row_flags, row_score = _rows(data, scores, sensitivity)
     finding_of, alert_rows = _findings(data, scores, row_flags, own=own)
+    history = _history_days(data, scores)
     points = []
     for i, pos in enumerate(data.positions):
         value = data.values[i]
@@ -111,12 +117,23 @@ def detect_csv(
                 expected=None if np.isnan(expected) else round(float(expected), 4),
                 alert=i in alert_rows,
                 finding=alert_rows.get(i) or (int(finding_of[pos]) if row_flags[i] else None),
+                history_days=None if np.isnan(history[pos]) else round(float(history[pos]), 2),
             )
         )
     judged = np.flatnonzero(scores.is_judged[data.positions])
     first = data.times[int(judged.min())] if len(judged) else None
     gaps = _gaps(data) if missing == "gap" else []
-    return Detection(data, points, first, findings=len(alert_rows), gaps=gaps)
+    early = [data.times[i] for i, pos in enumerate(data.positions) if history[pos] < EARLY_DAYS]
+    until = max(early) if early and data.grain is Grain.hour else None
+    return Detection(data, points, first, findings=len(alert_rows), gaps=gaps, early_until=until)
+
+
+def _history_days(data: CsvSeries, scores: Scores) -> np.ndarray:
+    """Per grid position: days of data before it, from the first the detector modelled (NaN
+    where the position is not judged) — how much history stood behind its judgement."""
+    per_day = 24 if data.grain is Grain.hour else 1
+    days = (np.arange(len(scores.is_judged)) - scores.first) / per_day
+    return np.where(scores.is_judged, days, np.nan)
 
 
 def _rows(
@@ -193,7 +210,8 @@ def _moment(data: CsvSeries, position: int) -> str:
 
 
 def to_csv(points: Sequence[PointScore]) -> str:
-    """timestamp,value,score,is_anomaly,alert,finding for each row, in input order."""
+    """timestamp,value,score,is_anomaly,alert,finding,history_days for each row, in input
+    order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -207,6 +225,7 @@ def to_csv(points: Sequence[PointScore]) -> str:
                 "true" if p.is_anomaly else "false",
                 1 if p.alert else 0,
                 "" if p.finding is None else p.finding,
+                "" if p.history_days is None else f"{p.history_days:.2f}",
             ]
         )
     return out.getvalue()

@@ -121,6 +121,7 @@ class Scores:
     is_judged: Bools
     noise: Noise | None = None
     history_days: float = 0.0
+    first: int = 0  # the first point modelled: history is counted from it
     adapted_at: list[int] = field(default_factory=list)
 
     @property
