@@ -40,7 +40,7 @@ from dpo.jobs.runner import (
     start_in_thread,
 )
 from dpo.ops import monitoring
-from dpo.resources.sources import sources_to_sync, spec_for
+from dpo.resources.sources import source_with_org, sources_to_sync, spec_for
 from dpo.settings import get_settings
 from dpo.storage.db import ready_engine
 from dpo.storage.faults import named_error
@@ -119,9 +119,7 @@ def sync_one(source_id: int, request: SyncRequest) -> JobResult:
     `dpo sync` run's. A source removed or disabled since is skipped."""
     engine = ready_engine()
     with Session(engine, expire_on_commit=False) as session:
-        pair = session.exec(
-            select(Source, Organization).join(Organization).where(Source.id == source_id)
-        ).first()
+        pair = source_with_org(session, source_id)
     if pair is None or not pair[0].enabled or not connectors.is_available(pair[0].kind):
         state = "removed" if pair is None else "disabled"
         message = f"source {source_id} was {state} after this sync was queued"

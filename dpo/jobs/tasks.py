@@ -252,25 +252,15 @@ def plan(
 
 
 def _verifications(engine: Any, org_slugs: Sequence[str] | None) -> list[Planned]:
-    from sqlmodel import Session, col, select
+    from sqlmodel import Session
 
     from dpo.ops.verify import is_verifiable
-    from dpo.resources.orgs import get_org
-    from dpo.storage.models import Organization, Source
+    from dpo.resources.sources import enabled_sources
 
     with Session(engine) as session:
-        query = (
-            select(Source, Organization)
-            .join(Organization)
-            .where(Source.enabled == True)  # noqa: E712 - SQL, not Python
-            .order_by(Organization.slug, col(Source.id))
-        )
-        if org_slugs:
-            ids = [get_org(session, slug).id for slug in org_slugs]
-            query = query.where(col(Organization.id).in_(ids))
         planned = [
             Planned("dpo.verify", (s.id,), f"{o.slug}/{s.name}")
-            for s, o in session.exec(query)
+            for s, o in enabled_sources(session, org_slugs=org_slugs)
             if is_verifiable(s.kind)
         ]
     if not planned:
@@ -447,17 +437,16 @@ def _ran(task: Task, run: Any) -> dict[str, Any]:
 
 
 def _verify(source_id: int) -> dict[str, Any]:
-    from sqlmodel import Session, select
+    from sqlmodel import Session
 
     from dpo.ops.verify import VerifyRequest, verify_source
+    from dpo.resources.sources import source_with_org
     from dpo.storage.db import ready_engine
-    from dpo.storage.models import Organization, Source, utcnow
+    from dpo.storage.models import utcnow
 
     engine = ready_engine()
     with Session(engine, expire_on_commit=False) as session:
-        pair = session.exec(
-            select(Source, Organization).join(Organization).where(Source.id == source_id)
-        ).first()
+        pair = source_with_org(session, source_id)
     if pair is None:
         return {"job": "sources verify", "label": f"source {source_id}", "status": "skipped",
                 "exit_code": EXIT_OK, "message": "the source was removed"}  # fmt: skip

@@ -47,8 +47,7 @@ from dpo.errors import (
 from dpo.ingest.sync import STREAM, replace_window
 from dpo.metrics import BY_NAME as METRICS
 from dpo.metrics import NAMES as METRIC_ORDER
-from dpo.resources.orgs import get_org
-from dpo.resources.sources import spec_for
+from dpo.resources.sources import enabled_sources, spec_for
 from dpo.storage import tables
 from dpo.storage.locks import hold_lock
 from dpo.storage.models import Organization, Source, SourceVerification, SyncState, utcnow
@@ -206,17 +205,9 @@ def verify_sources(
             f"{kind} sources cannot be verified: there is no upstream report to compare with"
         )
     with Session(engine, expire_on_commit=False) as session:
-        query = (
-            select(Source, Organization)
-            .join(Organization)
-            .where(Source.enabled == True)  # noqa: E712 - SQL, not Python
-            .order_by(Organization.slug, col(Source.id))
+        pairs = enabled_sources(
+            session, kind=kind, org_slugs=None if org_slug is None else [org_slug]
         )
-        if org_slug is not None:
-            query = query.where(Source.org_id == get_org(session, org_slug).id)
-        if kind is not None:
-            query = query.where(Source.kind == kind)
-        pairs = list(session.exec(query))
     if not pairs:
         scope = " ".join(x for x in (kind, "sources", org_slug and f"of {org_slug}") if x)
         raise ConfigError(f"no enabled {scope} to verify")

@@ -351,16 +351,33 @@ def sources_to_sync(
     session: Session, kind: str, *, org_slugs: Sequence[str] | None = None
 ) -> list[tuple[Source, Organization]]:
     """The enabled sources of `kind`, optionally only of some organizations."""
+    return enabled_sources(session, kind=kind, org_slugs=org_slugs)
+
+
+def enabled_sources(
+    session: Session, *, kind: str | None = None, org_slugs: Sequence[str] | None = None
+) -> list[tuple[Source, Organization]]:
+    """The enabled sources (of `kind`, of some organizations), by organization and id."""
     query = (
         select(Source, Organization)
         .join(Organization)
-        .where(Source.kind == kind, Source.enabled == True)  # noqa: E712 - SQL, not Python
+        .where(Source.enabled == True)  # noqa: E712 - SQL, not Python
         .order_by(Organization.slug, col(Source.id))
     )
+    if kind is not None:
+        query = query.where(Source.kind == kind)
     if org_slugs:
         ids = [get_org(session, slug).id for slug in org_slugs]
         query = query.where(Organization.id.in_(ids))  # type: ignore[union-attr]
     return [(s, o) for s, o in session.exec(query)]
+
+
+def source_with_org(session: Session, source_id: int) -> tuple[Source, Organization] | None:
+    """A source and its organization, or None when there is no such source."""
+    found = session.exec(
+        select(Source, Organization).join(Organization).where(Source.id == source_id)
+    ).first()
+    return None if found is None else (found[0], found[1])
 
 
 @dataclass(frozen=True)
