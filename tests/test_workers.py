@@ -351,6 +351,9 @@ def test_an_unreachable_broker_is_a_one_line_try_later(
 
 
 def test_nothing_to_queue_says_so(cli: CliInvoker, database: Database, broker: str) -> None:
+    result = cli("enqueue", "verify")
+    assert result.exit_code == 3
+    assert "no enabled sources that can be verified" in result.stderr
     result = cli("enqueue", "sync", "demo")
     assert result.exit_code == 3
     assert "no enabled demo sources to sync" in result.stderr
@@ -422,3 +425,12 @@ def test_a_task_past_its_hard_time_limit_is_stopped_and_said_so(
     result = cli("enqueue", "insights", "--wait", "--timeout", "120")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert result.stderr == "Error: acme/insights: failed: stopped at its time limit (0.05 s)\n"
+
+
+def test_sources_with_no_upstream_report_are_not_queued_for_verification(
+    cli: CliInvoker, database: Database, broker: str
+) -> None:
+    add_orgs(cli, 2)  # demo sources: nothing upstream to compare with
+    result = cli("enqueue", "verify")
+    assert result.exit_code == 3
+    assert "no enabled sources that can be verified" in result.stderr
