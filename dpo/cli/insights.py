@@ -297,8 +297,8 @@ def _summary(result: "Detection", output: Path) -> None:
     judged = (
         f"judged from {result.first_judged} (the rows before are history)"
         if result.first_judged
-        else "none judged: a series needs 3 days of history first (two weeks for ratios and "
-        "for daily values) and some activity in it"
+        else "none judged: a series needs 2 days of history first (two weeks for daily "
+        "values) and some activity in it"
     )
     typer.echo(
         f"Scored {len(points):,} rows of {data.value_column!r} "

@@ -76,6 +76,7 @@ class _Detector:
         self.old_level: float | None = None
         self.pre_run_level = 0.0
         self.adapted_at = -(10**9)
+        self.shifts: list[tuple[int, float]] = []  # (from point, new level / old level)
         self.revert_hits = 0
 
     # --- the pass -----------------------------------------------------------------------------
@@ -210,6 +211,7 @@ class _Detector:
             return e, z
         self.revert_hits += 1
         if self.revert_hits >= 2:
+            self._shifted(t, self.old_level)
             self._rebase(t, self.old_level, keep_run=False)
             self.old_level = None
         return e_old, z_old
@@ -304,11 +306,19 @@ class _Detector:
             return
         self.old_level = self.pre_run_level
         new_level = float(y[ok].sum() / p[ok].sum())
+        self._shifted(self.run_start, new_level, before=self.pre_run_level)
         self.clean[run[ok]] = y[ok]
         self._rebase(t, new_level, keep_run=True)
         self.adapted_at = t
         self.out.adapted_at.append(t)
         self.run_dir = 0
+
+    def _shifted(self, t: int, level: float, *, before: float | None = None) -> None:
+        """Remember that the level moved to `level` at point t (from `before`, else the
+        current level), so that the profile is learned from level-corrected history."""
+        old = before if before is not None else (self.sum_y / self.sum_p if self.sum_p else 0.0)
+        if old > 0 and level > 0:
+            self.shifts.append((t, level / old))
 
     def _rebase(self, t: int, level: float, *, keep_run: bool) -> None:
         """Rewrite the level's window so that the level is `level` from point t on."""
@@ -358,8 +368,9 @@ class _Detector:
         values = self.y[lo:t]
         if t - start < 2 * self.spec.slots:
             # A slot seen once cannot tell a one-off incident from its usual shape: leave out
-            # what was flagged (from two weeks on, the robust fit tells them apart).
-            values = np.where(self.out.is_anomaly[lo:t], np.nan, values)
+            # what was flagged (from two weeks on, the robust fit tells them apart), and undo
+            # accepted level shifts (from two weeks on, a rolling week's mean follows them).
+            values = np.where(self.out.is_anomaly[lo:t], np.nan, self._level_corrected(lo, t))
         history = seasonal.ProfileInput(
             values,
             self.s.slots[lo:t],
@@ -384,6 +395,16 @@ class _Detector:
         self.tail = self._tail(t)
         self.window = self._level_window(lo, t)
         self._window_sums(t)
+
+    def _level_corrected(self, lo: int, t: int) -> np.ndarray:
+        """The history [lo, t) with each accepted level shift undone before it: a step in
+        the level is not a shape of the week (against a flat baseline, the hours after a
+        step would be learned as the week's busy hours)."""
+        values = self.y[lo:t].copy()
+        for at, ratio in self.shifts:
+            if at > lo:
+                values[: min(at, t) - lo] *= ratio
+        return values
 
     def _unit(self, lo: int, t: int) -> float:
         """The size of one event, for weighing evidence (see `noise.event_size`)."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dpo.insights import native
+from dpo.insights import gauges, native
 from dpo.insights.anomalies import detect
 from dpo.insights.csvread import CsvSeries, read_series
 from dpo.insights.detection import DetectorConfig, Scores, Series
@@ -101,7 +101,14 @@ def detect_csv(
         missing_is_gap=missing == "gap",
     )
     scores = detect(series, DetectorConfig(sensitivity=sensitivity))
-    own, row_flags, row_score = _rows(data, scores, sensitivity)
+    share = np.ones(len(data.grid_values))  # of the seasonal model's evidence, per position
+    if data.grain is Grain.hour:
+        gauge = gauges.judge(data)
+        if not gauge.cyclic.all():
+            strict = detect(series, DetectorConfig(sensitivity=sensitivity * gauges.SEASONAL_SHARE))
+            scores = gauges.combine(scores, strict, gauge, sensitivity=sensitivity)
+            share = np.where(gauge.cyclic, 1.0, gauges.SEASONAL_SHARE)
+    own, row_flags, row_score = _rows(data, scores, sensitivity, share[data.positions])
     finding_of, alert_rows = _findings(data, scores, row_flags, own=own)
     history = _history_days(data, scores)
     points = []
@@ -137,11 +144,12 @@ def _history_days(data: CsvSeries, scores: Scores) -> np.ndarray:
 
 
 def _rows(
-    data: CsvSeries, scores: Scores, sensitivity: float
+    data: CsvSeries, scores: Scores, sensitivity: float, share: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: flagged on its own (see `native`), flagged, and its score: its hour's
-    (day's), or its own where it is finer than the grid and further out."""
-    evidence = native.row_evidence(data, scores)
+    (day's), or its own where it is finer than the grid and further out. `share` of a row's
+    own evidence counts (less than 1 on a gauge: see `gauges`)."""
+    evidence = native.row_evidence(data, scores) * share
     own = evidence * sensitivity >= 1.0
     flags = scores.is_anomaly[data.positions] | own
     score = np.maximum(scores.score[data.positions], 1.0 - np.exp2(-evidence))
@@ -157,8 +165,9 @@ def _findings(
     number = np.zeros(len(flags), dtype=np.int64)
     if not flags.any():
         return number, {}
-    with np.errstate(invalid="ignore"):
-        direction = np.where(np.nan_to_num(data.grid_values) < scores.expected, -1, 1)
+    # One incident, one alert: a spike and the dip after it (or what the two models each
+    # flag of one incident) are one finding, whichever way each hour went.
+    direction = np.ones(len(flags), dtype=np.int64)
     order = np.lexsort((data.real, data.positions))  # rows in time order
     sorted_positions = data.positions[order]
     alerts = {}

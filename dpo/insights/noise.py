@@ -38,7 +38,7 @@ _WINSOR_MOMENT = (
 _C_GRID = np.array([0.0, 0.01, 0.02, 0.035, 0.05, 0.07, 0.1, 0.14, 0.2, 0.28, 0.4, 0.56])
 _B_GRID = np.array([0.0, 0.25, 0.5, 1.0, 2.0, 4.0])
 _MIN_POINTS = 12
-_SPARSE_SHARE = 0.05  # a non-count series with 5 % zeros counts discrete events
+SPARSE_SHARE = 0.05  # a non-count series with 5 % zeros counts discrete events
 _FLOOR = 0.25  # at e ≈ 0, half an event is one standard deviation
 
 
@@ -94,7 +94,7 @@ def event_size(values: Floats, *, is_integer: bool) -> float:
         return 1.0
     typical = float(np.median(positive))
     zeros = float(np.mean(present == 0))
-    if zeros < _SPARSE_SHARE:
+    if zeros < SPARSE_SHARE:
         return typical * 1e-3
     return typical * (1 - zeros) / -math.log(zeros)
 
