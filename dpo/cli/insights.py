@@ -173,9 +173,11 @@ order: score is
 in [0, 1], judged only from the hours (days) before, as the hourly job sees them; is_anomaly
 is score >= 0.5 at the default sensitivity; flagged rows carry the number of their finding,
 and alert is 1 on the row where each finding is first known, 0 elsewhere; history_days is
-the days of data behind a judged row. The first 3 days (hourly; two weeks for ratios and
-daily values) are history, not judged; until a week, bands are wider and only changes of
-60 % or more count (a note says until when). Missing rows are
+the days of data behind a judged row. Hourly series are judged by two models: the seasonal
+one (from day 3; two weeks for ratios) and, where the hours before show no daily cycle (server
+and sensor metrics), one that flags an hour past the record of the four weeks before it (from
+day 2). Daily values are judged from two weeks. Until a week, bands are wider and only
+changes of 60 % or more count (a note says until when). Missing rows are
 no data, never a drop: a gap is reported as a data-quality note. A bad file is one Error:
 line and exit 2."""
 

@@ -104,10 +104,11 @@ def detect_csv(
     share = np.ones(len(data.grid_values))  # of the seasonal model's evidence, per position
     if data.grain is Grain.hour:
         gauge = gauges.judge(data)
-        if not gauge.cyclic.all():
+        strict = scores
+        if (scores.is_judged & ~gauge.cyclic).any():  # else its stricter line changes nothing
             strict = detect(series, DetectorConfig(sensitivity=sensitivity * gauges.SEASONAL_SHARE))
-            scores = gauges.combine(scores, strict, gauge, sensitivity=sensitivity)
-            share = np.where(gauge.cyclic, 1.0, gauges.SEASONAL_SHARE)
+        scores = gauges.combine(scores, strict, gauge, sensitivity=sensitivity)
+        share = np.where(gauge.cyclic, 1.0, gauges.SEASONAL_SHARE)
     own, row_flags, row_score = _rows(data, scores, sensitivity, share[data.positions])
     finding_of, alert_rows = _findings(data, scores, row_flags, own=own)
     history = _history_days(data, scores)
