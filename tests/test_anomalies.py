@@ -101,6 +101,22 @@ def test_a_level_shift_alerts_then_adapts() -> None:
     assert scores.adapted_at and shift < scores.adapted_at[0] <= shift + 30
 
 
+def test_a_level_shift_in_the_second_week_stays_the_new_normal() -> None:
+    """With under two weeks of history the profile is learned against a flat baseline: the
+    hours after an accepted step must not be learned as the week's busy hours (which would
+    flag the new level again at the next refit)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(14 * 24)
+    y = rng.poisson(480, len(t)).astype(float)  # a flat gauge, summed per hour
+    shift = 10 * 24 + 14
+    y[shift:] += 300
+    slots, days = ((t // 24) % 7 * 24 + t % 24).astype(np.int64), (t // 24).astype(np.int64)
+    scores = run(y, slots, days)
+    assert flagged(scores, shift, shift + 3) == 3
+    assert scores.adapted_at and scores.adapted_at[0] <= shift + 30
+    assert flagged(scores, scores.adapted_at[0] + 1, len(y)) == 0
+
+
 def test_an_incident_longer_than_a_day_ends_cleanly() -> None:
     """After re-basing on a long drop, the return to normal is not a new incident."""
     y, slots, days = hourly()

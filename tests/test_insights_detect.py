@@ -437,3 +437,21 @@ def test_a_spike_in_one_row_finer_than_an_hour_alerts_on_that_row(
     assert float(scored[spike]["score"]) >= max(others)
     assert float(scored[spike]["score"]) > max(float(scored[i]["score"]) for i in
                                                range(len(scored)) if i not in hour)  # fmt: skip
+
+
+def test_a_spike_and_the_outage_after_it_are_one_finding(cli: CliInvoker, tmp_path: Path) -> None:
+    """Flagged hours up to 6 hours apart are one incident, whichever way each went: a surge
+    of orders and the checkout outage it caused three hours later get one alert."""
+    y, _, _ = hourly(days=40, per_hour=120.0, seed=5)
+    surge, outage = 30 * 24 + 10, 30 * 24 + 13
+    y[surge] *= 4
+    y[outage : outage + 4] = 0
+    series = tmp_path / "orders.csv"
+    lines = ["timestamp,value"]
+    lines += [f"{(START + timedelta(hours=i)).isoformat()},{int(v)}" for i, v in enumerate(y)]
+    series.write_text("\n".join(lines) + "\n")
+    scored = rows(cli.ok("insights", "detect", str(series)).stdout)
+    flagged = [i for i, r in enumerate(scored) if r["is_anomaly"] == "true"]
+    assert surge in flagged and outage in flagged
+    assert {scored[i]["finding"] for i in flagged} == {"1"}
+    assert [i for i, r in enumerate(scored) if r["alert"] == "1"] == [surge]

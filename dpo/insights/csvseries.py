@@ -1,7 +1,9 @@
 """`dpo insights detect`: the detector on any CSV series (read by `csvread`), gaps allowed.
 
-Flagged points form findings as in `insights generate` (runs in one direction, lulls of up
-to 6 hours or 2 days merged): one alert each, on the row where the finding is first known —
+An hourly series is judged by the seasonal model and, where it has no daily cycle, by the
+gauge model too (see `gauges`). Flagged points form findings (lulls of up to 6 hours or 2 days
+merged, whichever way each point went: one incident, one alert): one alert each, on the row
+where the finding is first known —
 the first flagged row, or for rows finer than the grid, the last row of the first flagged
 hour (an hour is judged once it is complete), unless a row of it was flagged on its own
 (`native`): then that row. A gap (no data where data was due) is a data-quality finding of

@@ -61,8 +61,8 @@ class GaugeScores:
     """Per grid position."""
 
     evidence: Floats  # how far past its record an hour went: 1 is the line (0 when not)
-    judged: Bools
-    cyclic: Bools  # the history before it has a daily cycle: the seasonal model judges
+    judged: Bools  # by this model (not where `cyclic`)
+    cyclic: Bools  # the history before it has a daily cycle: the seasonal model alone judges
 
 
 def judge(data: CsvSeries) -> GaugeScores:
@@ -72,16 +72,16 @@ def judge(data: CsvSeries) -> GaugeScores:
     present = ~np.isnan(features[0][1])
     history = np.concatenate([[0], np.cumsum(present)])
     seen = history[np.arange(size)] - history[np.maximum(np.arange(size) - HISTORY, 0)]
-    judged = present & (seen >= WARMUP)
+    cyclic = _cyclic(data, features[0][1])
+    judged = present & (seen >= WARMUP) & ~cyclic  # a cyclic hour is the seasonal model's
     need = MARGIN * (1.0 + EARLY * 24.0 / np.maximum(seen, 1))
     evidence = np.zeros(size)
     for k, (direction, values) in enumerate(features):
-        beyond = _beyond_record(
-            values, direction, _LEVEL_REACH if k < len(LEVEL_HOURS) else _EXTREME_REACH
-        )
+        reach = _LEVEL_REACH if k < len(LEVEL_HOURS) else _EXTREME_REACH
+        beyond = _beyond_record(values, direction, reach, judged)
         with np.errstate(invalid="ignore"):
             evidence = np.fmax(evidence, np.where(judged, beyond / need, 0.0))
-    return GaugeScores(np.maximum(evidence, 0.0), judged, _cyclic(data, features[0][1]))
+    return GaugeScores(np.maximum(evidence, 0.0), judged, cyclic)
 
 
 def combine(
@@ -147,13 +147,14 @@ def _past(values: Floats) -> npt.NDArray[np.float64]:
     return sliding_window_view(padded[:-1], HISTORY)
 
 
-def _beyond_record(values: Floats, direction: int, reach: float) -> Floats:
-    """How far each value goes past the record of the hours before it, in usual ranges
-    (negative within the record; NaN where it cannot be told)."""
+def _beyond_record(values: Floats, direction: int, reach: float, wanted: Bools) -> Floats:
+    """How far each `wanted` value goes past the record of the hours before it, in usual
+    ranges (negative within the record; NaN where it cannot be told or is not wanted)."""
     past = _past(values)
     n = len(values)
     out = np.full(n, np.nan)
-    rows = np.flatnonzero(~np.isnan(values) & (np.sum(~np.isnan(past), axis=1) >= 2))
+    rows = np.flatnonzero(wanted & ~np.isnan(values))
+    rows = rows[np.sum(~np.isnan(past[rows]), axis=1) >= 2]
     if len(rows) == 0:
         return out
     ordered = np.sort(past[rows], axis=1)  # NaN last
