@@ -1,7 +1,7 @@
 """The detector on the real labelled development set, as the README quotes it.
 
 The set (NAB's realKnownCause and realAWSCloudwatch, 24 series) lives outside the
-repository: `DPO_NAB_DEV` names it, else `../shared/datasets/nab-dev` beside the checkout.
+repository: `DPO_TEST_NAB_DEV` names it, else `../shared/datasets/nab-dev` beside the checkout.
 Without it the test is skipped, unless `DPO_TEST_REQUIRE_NAB=1` (set by `.ci/run` when the set
 is on the machine) makes that a failure.
 """
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _directory() -> Path | None:
-    named = os.environ.get("DPO_NAB_DEV")
+    named = os.environ.get("DPO_TEST_NAB_DEV")
     for candidate in ([Path(named)] if named else []) + [ROOT.parent / "shared/datasets/nab-dev"]:
         if (candidate / "windows.json").is_file():
             return candidate
@@ -34,7 +34,7 @@ def _directory() -> Path | None:
 def test_window_recall_and_false_alarms_at_the_defaults() -> None:
     directory = _directory()
     if directory is None:
-        pytest.skip("the NAB development set is not on this machine (DPO_NAB_DEV)")
+        pytest.skip("the NAB development set is not on this machine (DPO_TEST_NAB_DEV)")
     labels = json.loads((directory / "windows.json").read_text())
     results = [
         real_eval.evaluate_file(
