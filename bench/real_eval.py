@@ -180,16 +180,25 @@ def summarise(label: str, results: list[FileResult]) -> tuple[float, float, floa
     return recall, rate, nab
 
 
+def evaluate_directory(directory: Path, *, sensitivity: float = 1.0) -> list[FileResult]:
+    """Every labelled file of a NAB-style directory, scored (see `evaluate_file`)."""
+    labels = json.loads((directory / "windows.json").read_text())
+    return [
+        evaluate_file(
+            directory / name,
+            [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in labels[name]],
+            sensitivity=sensitivity,
+        )
+        for name in sorted(labels)
+    ]
+
+
 def evaluate_real(directory: Path, *, sensitivity: float = 1.0, verbose: bool = False) -> None:
     """The real-data report for a NAB-style directory, at `sensitivity`."""
-    labels = json.loads((directory / "windows.json").read_text())
     started = time.perf_counter()
-    results: list[FileResult] = []
-    for name in sorted(labels):
-        windows = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in labels[name]]
-        results.append(evaluate_file(directory / name, windows, sensitivity=sensitivity))
-        if verbose:
-            r = results[-1]
+    results = evaluate_directory(directory, sensitivity=sensitivity)
+    if verbose:
+        for r in results:
             print(f"    {r.name}: {r.found}/{r.windows} windows, {r.false_alarms} false alarms")
             for miss in r.misses:
                 print(f"      missed {miss}")

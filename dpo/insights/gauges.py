@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from dpo.insights import noise
+from dpo.insights import noise, seasonal
 from dpo.insights.csvread import CsvSeries
 from dpo.insights.detection import Scores, is_integer_valued
 
@@ -223,19 +223,11 @@ def _hour_of_day_r2(history: Floats, hours: npt.NDArray[np.int64], event_share: 
     """The adjusted R² of hour-of-day means of the hours' deviations from their centered
     24-hour mean, counting noise set aside (-inf when there are too few; +inf when counting
     noise is all there is: a sparse count, which the seasonal model judges)."""
-    n = len(history)
-    present = ~np.isnan(history)
-    values = np.where(present, history, 0.0)
-    csum = np.concatenate([[0.0], np.cumsum(values)])
-    ccount = np.concatenate([[0], np.cumsum(present)])
-    lo = np.clip(np.arange(n) - 12, 0, n)
-    hi = np.clip(np.arange(n) + 12, 0, n)
-    count = ccount[hi] - ccount[lo]
-    full = (hi - lo == 24) & (count >= 18)
-    use = present & full
+    around = seasonal.centered_mean(history, 24, min_share=0.75)
+    use = ~np.isnan(history) & ~np.isnan(around)
     if use.sum() < 24 * _CYCLE_DAYS // 2:
         return -math.inf
-    deviation = (values - (csum[hi] - csum[lo]) / np.maximum(count, 1))[use]
+    deviation = (history - around)[use]
     hour = hours[use]
     total = float(np.sum((deviation - deviation.mean()) ** 2))
     if total <= 0:
